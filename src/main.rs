@@ -1,1 +1,103 @@
-fn main(){}
+//! The `warroom` binary: parses the command line, loads settings, runs, maps the result to an
+//! exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+use warroom::app::{App, AppOptions};
+use warroom::config::Settings;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "warroom",
+    version,
+    about = "Self-hosted ChatOps bot for incident response"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the bot: webhooks, Slack Socket Mode, jobs.
+    Serve {
+        /// Configuration file (default: WARROOM_CONFIG, else ./warroom.toml when present).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Accept /hooks/* without a bearer token. Only for trying warroom out on a laptop.
+        #[arg(long)]
+        insecure_no_webhook_auth: bool,
+    },
+    /// Validate the configuration (and runbooks); print every problem and exit non-zero if any.
+    Check {
+        /// Configuration file to check (default as for `serve`).
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("warroom: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("warroom: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match command {
+        Command::Check { config } => Ok(check(config.as_deref())),
+        Command::Serve {
+            config,
+            insecure_no_webhook_auth,
+        } => {
+            let settings =
+                match Settings::load_with(config.as_deref(), &|name| std::env::var(name).ok()) {
+                    Ok(settings) => settings,
+                    Err(errors) => {
+                        eprint!("warroom: {errors}");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                };
+            warroom::telemetry::init(&settings.log);
+            let listener = TcpListener::bind(settings.http.addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("binding {}: {e}", settings.http.addr))?;
+            let options = AppOptions {
+                insecure_no_webhook_auth,
+                ..AppOptions::default()
+            };
+            App::build(settings, options)
+                .await?
+                .run(listener, warroom::shutdown::shutdown_signal())
+                .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn check(config: Option<&std::path::Path>) -> ExitCode {
+    match Settings::load_with(config, &|name| std::env::var(name).ok()) {
+        Ok(_) => {
+            println!("configuration OK");
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprint!("{errors}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! The HTTP edge (axum): `/hooks/{source}`, `/api/*`, `/healthz`. Handlers authenticate, parse,
+//! store and answer; nothing here talks to Slack or a desk.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod hooks;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use secrecy::SecretString;
+use tower_http::trace::TraceLayer;
+
+use crate::handlers::Services;
+use crate::health::Health;
+
+/// Shared state of every route.
+#[derive(Clone)]
+pub struct HttpState {
+    pub services: Services,
+    pub health: Health,
+    /// `None` only when started with `--insecure-no-webhook-auth`.
+    pub webhook_token: Option<Arc<SecretString>>,
+    /// `None` disables `/api/*` (it serves transcripts, so it never runs open).
+    pub api_token: Option<Arc<SecretString>>,
+    /// The base URL people and links use to reach this server.
+    pub public_url: String,
+}
+
+/// All routes.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/hooks/{source}", post(hooks::receive))
+        .route("/healthz", get(api::healthz))
+        .route("/api/incidents", get(api::list_incidents))
+        .route("/api/incidents/{id}", get(api::get_incident))
+        .fallback(error::not_found)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,143 @@
+//! The outbox: every external side effect is a [`Job`] row, enqueued in the same transaction as
+//! the state change that caused it, and run by the [`runner::Runner`] with retries.
+//!
+//! Jobs of one incident start in order; different incidents run in parallel. One-shot jobs carry
+//! a `Once` key (a second enqueue is a no-op); state-rendering jobs carry a `Coalesce` key and no
+//! payload, render the incident's current state when they run, and at most one is pending per
+//! incident, so a burst of changes costs one render.
+
+pub mod runner;
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::json;
+
+use crate::domain::IncidentId;
+pub use crate::store::{Enqueued, Job, JobKey, JobState, NewJob};
+use crate::store::{StoreError, StoreTx};
+
+/// Every kind of job warroom runs. The string form is stored; keep it stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    /// Create the incident channel, invite on-call, post and pin the context message, open the ticket.
+    OpenWarRoom,
+    /// Re-render the context message and topic from the incident's current state (coalescing).
+    RenderWarRoom,
+    /// Post one update line into the incident's thread (payload: `text`).
+    PostUpdate,
+    /// Carry out a resolution: summary, ticket close, archive (payload: none).
+    ResolveWarRoom,
+    /// Open a `-r<k>` channel for a reopened incident and invite the same people.
+    ReopenWarRoom,
+}
+
+impl JobKind {
+    /// Every kind, for dispatch tables and tests.
+    pub const ALL: [Self; 5] = [
+        Self::OpenWarRoom,
+        Self::RenderWarRoom,
+        Self::PostUpdate,
+        Self::ResolveWarRoom,
+        Self::ReopenWarRoom,
+    ];
+
+    /// The stored name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenWarRoom => "war_room.open",
+            Self::RenderWarRoom => "war_room.render",
+            Self::PostUpdate => "war_room.post_update",
+            Self::ResolveWarRoom => "war_room.resolve",
+            Self::ReopenWarRoom => "war_room.reopen",
+        }
+    }
+
+    /// Reads a stored name.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// Builders for the jobs of an incident, with the right dedupe keys.
+pub mod new {
+    use super::{IncidentId, JobKey, JobKind, NewJob, json};
+
+    fn job(kind: JobKind, incident: IncidentId, payload: serde_json::Value, key: JobKey) -> NewJob {
+        NewJob {
+            kind: kind.as_str().to_owned(),
+            incident: Some(incident),
+            payload,
+            key,
+        }
+    }
+
+    /// Opens the war room once per incident.
+    #[must_use]
+    pub fn open_war_room(incident: IncidentId) -> NewJob {
+        job(
+            JobKind::OpenWarRoom,
+            incident,
+            json!({}),
+            JobKey::Once(format!("open:{incident}")),
+        )
+    }
+
+    /// Re-renders the war room; coalesces with any pending render.
+    #[must_use]
+    pub fn render_war_room(incident: IncidentId) -> NewJob {
+        job(
+            JobKind::RenderWarRoom,
+            incident,
+            json!({}),
+            JobKey::Coalesce(format!("render:{incident}")),
+        )
+    }
+
+    /// Posts `text` into the incident thread.
+    #[must_use]
+    pub fn post_update(incident: IncidentId, text: &str) -> NewJob {
+        job(
+            JobKind::PostUpdate,
+            incident,
+            json!({ "text": text }),
+            JobKey::None,
+        )
+    }
+
+    /// Carries out resolution number `round` (0 for the first, k after the k-th reopen).
+    #[must_use]
+    pub fn resolve_war_room(incident: IncidentId, round: u32) -> NewJob {
+        job(
+            JobKind::ResolveWarRoom,
+            incident,
+            json!({ "round": round }),
+            JobKey::Once(format!("resolve:{incident}:{round}")),
+        )
+    }
+
+    /// Opens the channel of reopen number `round`.
+    #[must_use]
+    pub fn reopen_war_room(incident: IncidentId, round: u32) -> NewJob {
+        job(
+            JobKind::ReopenWarRoom,
+            incident,
+            json!({ "round": round }),
+            JobKey::Once(format!("reopen:{incident}:{round}")),
+        )
+    }
+}
+
+/// Enqueues `job` inside `tx` with a deadline `budget` from `now`.
+pub async fn enqueue(
+    tx: &mut dyn StoreTx,
+    job: &NewJob,
+    now: Timestamp,
+    budget: Duration,
+) -> Result<Enqueued, StoreError> {
+    let budget = jiff::SignedDuration::try_from(budget).unwrap_or(jiff::SignedDuration::MAX);
+    let deadline = now.checked_add(budget).unwrap_or(Timestamp::MAX);
+    tx.enqueue(job, now, deadline).await
+}

@@ -1,0 +1,254 @@
+//! The storage port: [`Store`] for reads and the job queue, [`StoreTx`] for changes that must
+//! happen together (a delivery, the incident it changes, its timeline and its jobs). One adapter
+//! today, SQLite ([`sqlite::SqliteStore`]); callers never see `sqlx` types, so a Postgres adapter
+//! plugs in behind the same traits.
+
+pub mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use crate::config::DatabaseSettings;
+use crate::domain::incident::{NewIncident, Outcome};
+use crate::domain::{
+    Alert, Incident, IncidentId, IncidentStatus, Problem, ProblemKey, SourceKind, TimelineEvent,
+};
+
+/// What can go wrong in storage, by what the caller does about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row asked for does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The database cannot be reached or refused the work; retrying later may succeed.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// A stored value no longer parses (a bug or a hand-edited row).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::RowNotFound => Self::NotFound,
+            other => Self::Unavailable(other),
+        }
+    }
+}
+
+/// Which incidents to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    pub status: Option<IncidentStatus>,
+    /// Only incidents older than this one (the previous page's last id).
+    pub before: Option<IncidentId>,
+    pub limit: u32,
+}
+
+/// How a job avoids running twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobKey {
+    /// No dedupe: every enqueue adds a job.
+    None,
+    /// At most one job with this key, ever (a second enqueue is a no-op).
+    Once(String),
+    /// At most one *pending* job with this key: state-rendering jobs coalesce.
+    Coalesce(String),
+}
+
+/// A job to add.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: String,
+    pub incident: Option<IncidentId>,
+    pub payload: serde_json::Value,
+    pub key: JobKey,
+}
+
+/// Whether an enqueue added a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    Added,
+    AlreadyThere,
+}
+
+/// A job's lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Pending,
+    Running,
+    Done,
+    Dead,
+}
+
+impl JobState {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Dead => "dead",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        match text {
+            "pending" => Ok(Self::Pending),
+            "running" => Ok(Self::Running),
+            "done" => Ok(Self::Done),
+            "dead" => Ok(Self::Dead),
+            other => Err(StoreError::Corrupt(format!("unknown job state `{other}`"))),
+        }
+    }
+}
+
+/// A stored job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub incident: Option<IncidentId>,
+    pub payload: serde_json::Value,
+    pub state: JobState,
+    /// Attempts started so far, including the current one.
+    pub attempts: u32,
+    pub created_at: Timestamp,
+    /// After this, a failure marks the job dead instead of retrying.
+    pub deadline: Timestamp,
+    pub last_error: Option<String>,
+}
+
+/// Reads and the job queue.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Starts a write transaction (serialised with other writers).
+    async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError>;
+    /// Checks the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError>;
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
+    async fn alerts(&self, id: IncidentId) -> Result<Vec<Alert>, StoreError>;
+    async fn timeline(&self, id: IncidentId) -> Result<Vec<TimelineEvent>, StoreError>;
+    /// Counts deliveries stored for a problem key (for tests and the API).
+    async fn delivery_count(&self, source: SourceKind, key: &ProblemKey)
+    -> Result<u64, StoreError>;
+
+    /// Records an inbound event key; `true` the first time, `false` for a redelivery.
+    async fn record_inbound(
+        &self,
+        source: &str,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Claims the next due job: the oldest of its incident with none running (a job without an
+    /// incident is its own queue), or one whose lease expired.
+    async fn claim_job(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Option<Job>, StoreError>;
+    /// Extends a lease the worker still holds; `false` if it lost it.
+    async fn extend_lease(
+        &self,
+        id: i64,
+        worker: &str,
+        until: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Marks a job done; `false` if the worker lost its lease meanwhile.
+    async fn finish_job(&self, id: i64, worker: &str, now: Timestamp) -> Result<bool, StoreError>;
+    /// Puts a job back to run after `run_after`.
+    async fn retry_job(
+        &self,
+        id: i64,
+        worker: &str,
+        run_after: Timestamp,
+        error: &str,
+    ) -> Result<bool, StoreError>;
+    /// Gives up on a job: it stays visible as `dead` and no longer blocks its incident.
+    async fn bury_job(
+        &self,
+        id: i64,
+        worker: &str,
+        now: Timestamp,
+        error: &str,
+    ) -> Result<bool, StoreError>;
+    /// When the earliest pending job becomes due, if any.
+    async fn next_due(&self) -> Result<Option<Timestamp>, StoreError>;
+    /// Jobs of an incident (all states), oldest first; `None` lists jobs without an incident.
+    async fn jobs(&self, incident: Option<IncidentId>) -> Result<Vec<Job>, StoreError>;
+    /// Jobs still pending or running anywhere.
+    async fn open_job_count(&self) -> Result<u64, StoreError>;
+}
+
+/// One write transaction. Dropping it without [`StoreTx::commit`] rolls back.
+#[async_trait]
+pub trait StoreTx: Send {
+    /// The incident a problem key is linked to now, if any.
+    async fn linked_incident(
+        &mut self,
+        source: SourceKind,
+        key: &ProblemKey,
+    ) -> Result<Option<Incident>, StoreError>;
+    async fn incident(&mut self, id: IncidentId) -> Result<Option<Incident>, StoreError>;
+    async fn alerts(&mut self, id: IncidentId) -> Result<Vec<Alert>, StoreError>;
+    async fn insert_incident(
+        &mut self,
+        incident: &NewIncident,
+        now: Timestamp,
+    ) -> Result<IncidentId, StoreError>;
+    /// Saves every mutable field of `incident`.
+    async fn update_incident(
+        &mut self,
+        incident: &Incident,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Points `(source, key)` at `incident`.
+    async fn link_problem(
+        &mut self,
+        source: SourceKind,
+        key: &ProblemKey,
+        incident: IncidentId,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    async fn upsert_alerts(
+        &mut self,
+        incident: IncidentId,
+        alerts: &[Alert],
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Keeps the raw delivery and what it meant.
+    async fn record_delivery(
+        &mut self,
+        problem: &Problem,
+        body: &[u8],
+        incident: Option<IncidentId>,
+        outcome: Outcome,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    async fn add_timeline(
+        &mut self,
+        incident: IncidentId,
+        events: &[TimelineEvent],
+    ) -> Result<(), StoreError>;
+    /// Adds a job due now whose retry budget ends at `deadline`.
+    async fn enqueue(
+        &mut self,
+        job: &NewJob,
+        now: Timestamp,
+        deadline: Timestamp,
+    ) -> Result<Enqueued, StoreError>;
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// Opens the store named by the settings' URL scheme and applies migrations.
+pub async fn connect(settings: &DatabaseSettings) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(sqlite::SqliteStore::connect(settings).await?))
+}

@@ -1,0 +1,643 @@
+//! The SQLite adapter: WAL journal, `synchronous=FULL` by default, the file created on first run,
+//! `migrations/sqlite` applied at connect. Write transactions start with `BEGIN IMMEDIATE` so two
+//! writers queue on the lock instead of failing when a read turns into a write.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+use super::{Enqueued, IncidentFilter, Job, JobKey, JobState, NewJob, Store, StoreError, StoreTx};
+use crate::config::{DatabaseSettings, Synchronous};
+use crate::domain::incident::{ChannelRef, NewIncident, Outcome};
+use crate::domain::{
+    Actor, Alert, AlertStatus, Incident, IncidentId, Problem, ProblemKey, SourceKind, TicketKey,
+    TimelineEvent,
+};
+
+/// SQLite behind the [`Store`] port.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `settings.url` and migrates it.
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(&settings.url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match settings.synchronous {
+                Synchronous::Full => SqliteSynchronous::Full,
+                Synchronous::Normal => SqliteSynchronous::Normal,
+            })
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(sqlx::Error::Migrate(Box::new(e))))?;
+        Ok(Self { pool })
+    }
+}
+
+fn millis(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+fn from_millis(ms: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_millisecond(ms).map_err(|e| StoreError::Corrupt(format!("timestamp {ms}: {e}")))
+}
+
+fn opt_from_millis(ms: Option<i64>) -> Result<Option<Timestamp>, StoreError> {
+    ms.map(from_millis).transpose()
+}
+
+fn parse<T: FromStr>(column: &str, text: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("{column} `{text}`: {e}")))
+}
+
+fn json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+const INCIDENT_COLUMNS: &str = "seq, title, severity, service, status, source, problem_key, description, url, labels, \
+     entities, opened_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, summary, commander, assignee, \
+     channel_id, channel_name, ticket_key, reopen_count";
+
+fn incident_from_row(row: &SqliteRow) -> Result<Incident, StoreError> {
+    let severity: String = row.try_get("severity")?;
+    let status: String = row.try_get("status")?;
+    let source: String = row.try_get("source")?;
+    let key: String = row.try_get("problem_key")?;
+    let labels: String = row.try_get("labels")?;
+    let entities: String = row.try_get("entities")?;
+    let channel_id: Option<String> = row.try_get("channel_id")?;
+    let channel_name: Option<String> = row.try_get("channel_name")?;
+    let actor = |column: &str| -> Result<Option<Actor>, StoreError> {
+        Ok(row
+            .try_get::<Option<String>, _>(column)?
+            .map(|a| Actor::parse(&a)))
+    };
+    Ok(Incident {
+        id: IncidentId::from_seq(row.try_get("seq")?),
+        title: row.try_get("title")?,
+        severity: parse("severity", &severity)?,
+        service: row.try_get("service")?,
+        status: parse("status", &status)?,
+        source: parse("source", &source)?,
+        problem_key: ProblemKey::new(&key)
+            .ok_or_else(|| StoreError::Corrupt("empty problem_key".to_owned()))?,
+        description: row.try_get("description")?,
+        url: row.try_get("url")?,
+        labels: json::<BTreeMap<String, String>>("labels", &labels)?,
+        entities: json("entities", &entities)?,
+        opened_at: from_millis(row.try_get("opened_at")?)?,
+        acknowledged_at: opt_from_millis(row.try_get("acknowledged_at")?)?,
+        acknowledged_by: actor("acknowledged_by")?,
+        resolved_at: opt_from_millis(row.try_get("resolved_at")?)?,
+        resolved_by: actor("resolved_by")?,
+        summary: row.try_get("summary")?,
+        commander: row.try_get("commander")?,
+        assignee: row.try_get("assignee")?,
+        channel: channel_id
+            .zip(channel_name)
+            .map(|(id, name)| ChannelRef { id, name }),
+        ticket: row
+            .try_get::<Option<String>, _>("ticket_key")?
+            .map(TicketKey::external),
+        reopen_count: u32::try_from(row.try_get::<i64, _>("reopen_count")?).unwrap_or(0),
+    })
+}
+
+fn alert_from_row(row: &SqliteRow) -> Result<Alert, StoreError> {
+    let status: String = row.try_get("status")?;
+    let labels: String = row.try_get("labels")?;
+    Ok(Alert {
+        fingerprint: row.try_get("fingerprint")?,
+        status: match status.as_str() {
+            "firing" => AlertStatus::Firing,
+            "resolved" => AlertStatus::Resolved,
+            other => return Err(StoreError::Corrupt(format!("alert status `{other}`"))),
+        },
+        summary: row.try_get("summary")?,
+        labels: json("labels", &labels)?,
+        starts_at: opt_from_millis(row.try_get("starts_at")?)?,
+        ends_at: opt_from_millis(row.try_get("ends_at")?)?,
+        url: row.try_get("url")?,
+    })
+}
+
+fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
+    let payload: String = row.try_get("payload")?;
+    let state: String = row.try_get("state")?;
+    Ok(Job {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        incident: row
+            .try_get::<Option<i64>, _>("incident_seq")?
+            .map(IncidentId::from_seq),
+        payload: json("payload", &payload)?,
+        state: JobState::parse(&state)?,
+        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(0),
+        created_at: from_millis(row.try_get("created_at")?)?,
+        deadline: from_millis(row.try_get("deadline")?)?,
+        last_error: row.try_get("last_error")?,
+    })
+}
+
+async fn fetch_incident<'e, E>(executor: E, id: IncidentId) -> Result<Option<Incident>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE seq = ?");
+    sqlx::query(&sql)
+        .bind(id.seq())
+        .fetch_optional(executor)
+        .await?
+        .as_ref()
+        .map(incident_from_row)
+        .transpose()
+}
+
+async fn fetch_alerts<'e, E>(executor: E, id: IncidentId) -> Result<Vec<Alert>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    sqlx::query("SELECT * FROM alerts WHERE incident_seq = ? ORDER BY first_seen, fingerprint")
+        .bind(id.seq())
+        .fetch_all(executor)
+        .await?
+        .iter()
+        .map(alert_from_row)
+        .collect()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError> {
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(Box::new(SqliteTx { tx }))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
+        fetch_incident(&self.pool, id).await
+    }
+
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+        let sql = format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR seq < ?2) \
+             ORDER BY seq DESC LIMIT ?3"
+        );
+        sqlx::query(&sql)
+            .bind(filter.status.map(|s| s.as_str()))
+            .bind(filter.before.map(IncidentId::seq))
+            .bind(i64::from(filter.limit))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(incident_from_row)
+            .collect()
+    }
+
+    async fn alerts(&self, id: IncidentId) -> Result<Vec<Alert>, StoreError> {
+        fetch_alerts(&self.pool, id).await
+    }
+
+    async fn timeline(&self, id: IncidentId) -> Result<Vec<TimelineEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, kind, actor, text FROM timeline WHERE incident_seq = ? ORDER BY id",
+        )
+        .bind(id.seq())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(TimelineEvent {
+                    at: from_millis(row.try_get("at")?)?,
+                    kind: row.try_get("kind")?,
+                    actor: Actor::parse(&row.try_get::<String, _>("actor")?),
+                    text: row.try_get("text")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delivery_count(
+        &self,
+        source: SourceKind,
+        key: &ProblemKey,
+    ) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM problems WHERE source = ? AND problem_key = ?",
+        )
+        .bind(source.as_str())
+        .bind(key.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn record_inbound(
+        &self,
+        source: &str,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query("INSERT INTO inbound (source, dedupe_key, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(source)
+            .bind(key)
+            .bind(millis(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn claim_job(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Option<Job>, StoreError> {
+        let until = now
+            .as_millisecond()
+            .saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        // One statement, so two workers can never claim the same row. A job is claimable when it
+        // is due (pending and past run_after, or running with an expired lease) and is the head
+        // of its incident's queue (lowest id among that incident's pending and running jobs).
+        let row = sqlx::query(
+            "UPDATE jobs SET state = 'running', locked_by = ?1, locked_until = ?2, attempts = attempts + 1 \
+             WHERE id = ( \
+               SELECT j.id FROM jobs j \
+               WHERE ((j.state = 'pending' AND j.run_after <= ?3) OR (j.state = 'running' AND j.locked_until <= ?3)) \
+                 AND (j.incident_seq IS NULL OR j.id = ( \
+                   SELECT MIN(h.id) FROM jobs h WHERE h.incident_seq = j.incident_seq AND h.state IN ('pending', 'running'))) \
+               ORDER BY j.run_after, j.id LIMIT 1) \
+             RETURNING *",
+        )
+        .bind(worker)
+        .bind(until)
+        .bind(millis(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    async fn extend_lease(
+        &self,
+        id: i64,
+        worker: &str,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE jobs SET locked_until = ? WHERE id = ? AND state = 'running' AND locked_by = ?",
+        )
+        .bind(millis(until))
+        .bind(id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn finish_job(&self, id: i64, worker: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE jobs SET state = 'done', finished_at = ?, locked_by = NULL, locked_until = NULL \
+             WHERE id = ? AND state = 'running' AND locked_by = ?",
+        )
+        .bind(millis(now))
+        .bind(id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn retry_job(
+        &self,
+        id: i64,
+        worker: &str,
+        run_after: Timestamp,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE jobs SET state = 'pending', run_after = ?, last_error = ?, locked_by = NULL, locked_until = NULL \
+             WHERE id = ? AND state = 'running' AND locked_by = ?",
+        )
+        .bind(millis(run_after))
+        .bind(error)
+        .bind(id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(done) => Ok(done.rows_affected() == 1),
+            // A newer pending job with the same coalesce key exists: it renders the same state,
+            // so this one is no longer needed.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                self.finish_job(id, worker, run_after).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn bury_job(
+        &self,
+        id: i64,
+        worker: &str,
+        now: Timestamp,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE jobs SET state = 'dead', finished_at = ?, last_error = ?, locked_by = NULL, locked_until = NULL \
+             WHERE id = ? AND state = 'running' AND locked_by = ?",
+        )
+        .bind(millis(now))
+        .bind(error)
+        .bind(id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(CASE WHEN state = 'pending' THEN run_after ELSE locked_until END) FROM jobs WHERE state IN ('pending', 'running')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        opt_from_millis(due)
+    }
+
+    async fn jobs(&self, incident: Option<IncidentId>) -> Result<Vec<Job>, StoreError> {
+        sqlx::query("SELECT * FROM jobs WHERE incident_seq IS ? ORDER BY id")
+            .bind(incident.map(IncidentId::seq))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(job_from_row)
+            .collect()
+    }
+
+    async fn open_job_count(&self) -> Result<u64, StoreError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+}
+
+/// An open `BEGIN IMMEDIATE` transaction.
+struct SqliteTx {
+    tx: Transaction<'static, Sqlite>,
+}
+
+#[async_trait]
+impl StoreTx for SqliteTx {
+    async fn linked_incident(
+        &mut self,
+        source: SourceKind,
+        key: &ProblemKey,
+    ) -> Result<Option<Incident>, StoreError> {
+        let seq: Option<i64> = sqlx::query_scalar(
+            "SELECT incident_seq FROM incident_problems WHERE source = ? AND problem_key = ?",
+        )
+        .bind(source.as_str())
+        .bind(key.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        match seq {
+            Some(seq) => fetch_incident(&mut *self.tx, IncidentId::from_seq(seq)).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn incident(&mut self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
+        fetch_incident(&mut *self.tx, id).await
+    }
+
+    async fn alerts(&mut self, id: IncidentId) -> Result<Vec<Alert>, StoreError> {
+        fetch_alerts(&mut *self.tx, id).await
+    }
+
+    async fn insert_incident(
+        &mut self,
+        incident: &NewIncident,
+        now: Timestamp,
+    ) -> Result<IncidentId, StoreError> {
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO incidents (title, severity, service, status, source, problem_key, description, url, labels, \
+             entities, opened_at, updated_at) VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+        )
+        .bind(&incident.title)
+        .bind(incident.severity.as_str())
+        .bind(&incident.service)
+        .bind(incident.source.as_str())
+        .bind(incident.problem_key.as_str())
+        .bind(&incident.description)
+        .bind(&incident.url)
+        .bind(to_json(&incident.labels))
+        .bind(to_json(&incident.entities))
+        .bind(millis(incident.opened_at))
+        .bind(millis(now))
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(IncidentId::from_seq(seq))
+    }
+
+    async fn update_incident(&mut self, i: &Incident, now: Timestamp) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "UPDATE incidents SET title = ?, severity = ?, service = ?, status = ?, description = ?, url = ?, labels = ?, \
+             entities = ?, acknowledged_at = ?, acknowledged_by = ?, resolved_at = ?, resolved_by = ?, summary = ?, \
+             commander = ?, assignee = ?, channel_id = ?, channel_name = ?, ticket_key = ?, reopen_count = ?, updated_at = ? \
+             WHERE seq = ?",
+        )
+        .bind(&i.title)
+        .bind(i.severity.as_str())
+        .bind(&i.service)
+        .bind(i.status.as_str())
+        .bind(&i.description)
+        .bind(&i.url)
+        .bind(to_json(&i.labels))
+        .bind(to_json(&i.entities))
+        .bind(i.acknowledged_at.map(millis))
+        .bind(i.acknowledged_by.as_ref().map(ToString::to_string))
+        .bind(i.resolved_at.map(millis))
+        .bind(i.resolved_by.as_ref().map(ToString::to_string))
+        .bind(&i.summary)
+        .bind(&i.commander)
+        .bind(&i.assignee)
+        .bind(i.channel.as_ref().map(|c| c.id.clone()))
+        .bind(i.channel.as_ref().map(|c| c.name.clone()))
+        .bind(i.ticket.as_ref().map(|t| t.as_str().to_owned()))
+        .bind(i64::from(i.reopen_count))
+        .bind(millis(now))
+        .bind(i.id.seq())
+        .execute(&mut *self.tx)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn link_problem(
+        &mut self,
+        source: SourceKind,
+        key: &ProblemKey,
+        incident: IncidentId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO incident_problems (source, problem_key, incident_seq, linked_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (source, problem_key) DO UPDATE SET incident_seq = excluded.incident_seq, linked_at = excluded.linked_at",
+        )
+        .bind(source.as_str())
+        .bind(key.as_str())
+        .bind(incident.seq())
+        .bind(millis(now))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn upsert_alerts(
+        &mut self,
+        incident: IncidentId,
+        alerts: &[Alert],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        for alert in alerts {
+            sqlx::query(
+                "INSERT INTO alerts (incident_seq, fingerprint, status, summary, labels, starts_at, ends_at, url, first_seen, last_seen) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (incident_seq, fingerprint) DO UPDATE SET status = excluded.status, summary = excluded.summary, \
+                 labels = excluded.labels, starts_at = COALESCE(excluded.starts_at, alerts.starts_at), ends_at = excluded.ends_at, \
+                 url = COALESCE(excluded.url, alerts.url), last_seen = excluded.last_seen",
+            )
+            .bind(incident.seq())
+            .bind(&alert.fingerprint)
+            .bind(alert.status.as_str())
+            .bind(&alert.summary)
+            .bind(to_json(&alert.labels))
+            .bind(alert.starts_at.map(millis))
+            .bind(alert.ends_at.map(millis))
+            .bind(&alert.url)
+            .bind(millis(now))
+            .bind(millis(now))
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn record_delivery(
+        &mut self,
+        problem: &Problem,
+        body: &[u8],
+        incident: Option<IncidentId>,
+        outcome: Outcome,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO problems (source, problem_key, status, received_at, normalized, body, incident_seq, outcome) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(problem.source.as_str())
+        .bind(problem.key.as_str())
+        .bind(match problem.status {
+            crate::domain::ProblemStatus::Firing => "firing",
+            crate::domain::ProblemStatus::Resolved => "resolved",
+        })
+        .bind(millis(now))
+        .bind(to_json(problem))
+        .bind(body)
+        .bind(incident.map(IncidentId::seq))
+        .bind(outcome.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn add_timeline(
+        &mut self,
+        incident: IncidentId,
+        events: &[TimelineEvent],
+    ) -> Result<(), StoreError> {
+        for event in events {
+            sqlx::query(
+                "INSERT INTO timeline (incident_seq, at, kind, actor, text) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(incident.seq())
+            .bind(millis(event.at))
+            .bind(&event.kind)
+            .bind(event.actor.to_string())
+            .bind(&event.text)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn enqueue(
+        &mut self,
+        job: &NewJob,
+        now: Timestamp,
+        deadline: Timestamp,
+    ) -> Result<Enqueued, StoreError> {
+        let (dedupe, coalesce) = match &job.key {
+            JobKey::None => (None, None),
+            JobKey::Once(key) => (Some(key.as_str()), None),
+            JobKey::Coalesce(key) => (None, Some(key.as_str())),
+        };
+        let result = sqlx::query(
+            "INSERT INTO jobs (kind, incident_seq, payload, dedupe_key, coalesce_key, created_at, run_after, deadline) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&job.kind)
+        .bind(job.incident.map(IncidentId::seq))
+        .bind(job.payload.to_string())
+        .bind(dedupe)
+        .bind(coalesce)
+        .bind(millis(now))
+        .bind(millis(now))
+        .bind(millis(deadline))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(if result.rows_affected() == 1 {
+            Enqueued::Added
+        } else {
+            Enqueued::AlreadyThere
+        })
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,334 @@
+//! `spawn_app()`: the real application on 127.0.0.1:0 with a temp SQLite database, plus verbs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use warroom::app::{App, AppOptions};
+use warroom::config::Settings;
+use warroom::domain::incident::{NewIncident, Outcome};
+use warroom::domain::{
+    Alert, Clock, Incident, IncidentId, Problem, ProblemKey, ShiftedClock, SourceKind,
+    TimelineEvent,
+};
+use warroom::handlers::Services;
+use warroom::store::sqlite::SqliteStore;
+use warroom::store::{Enqueued, IncidentFilter, Job, NewJob, Store, StoreError, StoreTx};
+
+pub const WEBHOOK_TOKEN: &str = "test-webhook-token";
+pub const API_TOKEN: &str = "test-api-token";
+
+/// Reads a file under `tests/fixtures/`.
+pub fn fixture(path: &str) -> String {
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("fixture {}: {e}", full.display()))
+}
+
+/// Settings for tests: temp database, tokens, fast timers.
+pub fn test_settings(dir: &TempDir) -> Settings {
+    let mut settings = Settings::default();
+    settings.database.url = format!("sqlite://{}", dir.path().join("warroom.db").display());
+    settings.http.webhook_token = Some(WEBHOOK_TOKEN.into());
+    settings.http.api_token = Some(API_TOKEN.into());
+    settings.jobs.poll_interval = Duration::from_millis(20);
+    settings.jobs.backoff_initial = Duration::from_millis(5);
+    settings.jobs.backoff_max = Duration::from_millis(50);
+    settings.jobs.shutdown_grace = Duration::from_secs(2);
+    settings
+}
+
+/// A running application.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub services: Services,
+    pub clock: ShiftedClock,
+    pub store_switch: Arc<AtomicBool>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    _dir: TempDir,
+}
+
+/// The app with default test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// The app with settings adjusted by `configure`.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    warroom::telemetry::init_for_test();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(&dir);
+    configure(&mut settings);
+    let sqlite = SqliteStore::connect(&settings.database)
+        .await
+        .expect("test database");
+    let store_switch = Arc::new(AtomicBool::new(true));
+    let store = Arc::new(SwitchableStore {
+        inner: Arc::new(sqlite),
+        up: Arc::clone(&store_switch),
+    });
+    let clock = ShiftedClock::new();
+    let options = AppOptions {
+        clock: Arc::new(clock.clone()),
+        insecure_no_webhook_auth: false,
+        worker_name: "test".to_owned(),
+        store: Some(store),
+    };
+    let app = App::build(settings, options).await.expect("app builds");
+    let services = app.services().clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run(listener, async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        base,
+        http: reqwest::Client::new(),
+        services,
+        clock,
+        store_switch,
+        stop: Some(stop),
+        task: Some(task),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    /// Posts `body` as JSON to `/hooks/{source}` with the right token.
+    pub async fn post_hook(&self, source: &str, body: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}/hooks/{source}", self.base))
+            .bearer_auth(WEBHOOK_TOKEN)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("hook request");
+        read(response).await
+    }
+
+    /// Posts a fixture and asserts the outcome; returns the incident id.
+    pub async fn deliver(&self, source: &str, fixture_path: &str, outcome: &str) -> Option<String> {
+        let (status, body) = self.post_hook(source, &fixture(fixture_path)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{fixture_path}: {body}");
+        assert_eq!(body["outcome"], outcome, "{fixture_path} gave {body}");
+        body["incident"].as_str().map(str::to_owned)
+    }
+
+    /// `GET {path}` with the API token.
+    pub async fn get_api(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .await
+            .expect("api request");
+        read(response).await
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.expect("app task"),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes the database unreachable (or reachable again).
+    pub fn set_database_up(&self, up: bool) {
+        self.store_switch.store(up, Ordering::SeqCst);
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+/// A store that can be switched off, to prove what happens when the database is unavailable.
+pub struct SwitchableStore {
+    pub inner: Arc<dyn Store>,
+    pub up: Arc<AtomicBool>,
+}
+
+impl SwitchableStore {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.up.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(sqlx::Error::PoolClosed))
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SwitchableStore {
+    async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError> {
+        self.check()?;
+        self.inner.begin().await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.ping().await
+    }
+    async fn incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
+        self.check()?;
+        self.inner.incident(id).await
+    }
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+        self.check()?;
+        self.inner.list_incidents(filter).await
+    }
+    async fn alerts(&self, id: IncidentId) -> Result<Vec<Alert>, StoreError> {
+        self.check()?;
+        self.inner.alerts(id).await
+    }
+    async fn timeline(&self, id: IncidentId) -> Result<Vec<TimelineEvent>, StoreError> {
+        self.check()?;
+        self.inner.timeline(id).await
+    }
+    async fn delivery_count(
+        &self,
+        source: SourceKind,
+        key: &ProblemKey,
+    ) -> Result<u64, StoreError> {
+        self.check()?;
+        self.inner.delivery_count(source, key).await
+    }
+    async fn record_inbound(
+        &self,
+        source: &str,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.record_inbound(source, key, now).await
+    }
+    async fn claim_job(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Option<Job>, StoreError> {
+        self.check()?;
+        self.inner.claim_job(worker, now, lease).await
+    }
+    async fn extend_lease(
+        &self,
+        id: i64,
+        worker: &str,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.inner.extend_lease(id, worker, until).await
+    }
+    async fn finish_job(&self, id: i64, worker: &str, now: Timestamp) -> Result<bool, StoreError> {
+        self.inner.finish_job(id, worker, now).await
+    }
+    async fn retry_job(
+        &self,
+        id: i64,
+        worker: &str,
+        run_after: Timestamp,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        self.inner.retry_job(id, worker, run_after, error).await
+    }
+    async fn bury_job(
+        &self,
+        id: i64,
+        worker: &str,
+        now: Timestamp,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        self.inner.bury_job(id, worker, now, error).await
+    }
+    async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.check()?;
+        self.inner.next_due().await
+    }
+    async fn jobs(&self, incident: Option<IncidentId>) -> Result<Vec<Job>, StoreError> {
+        self.inner.jobs(incident).await
+    }
+    async fn open_job_count(&self) -> Result<u64, StoreError> {
+        self.inner.open_job_count().await
+    }
+}
+
+/// Opens a bare store in `dir` (for job-runner tests that need no HTTP).
+pub async fn bare_store(dir: &TempDir) -> Arc<dyn Store> {
+    let settings = test_settings(dir);
+    Arc::new(
+        SqliteStore::connect(&settings.database)
+            .await
+            .expect("store"),
+    )
+}
+
+/// Inserts an incident directly and returns its id.
+pub async fn insert_incident(store: &Arc<dyn Store>, key: &str) -> IncidentId {
+    let problem = Problem {
+        source: SourceKind::Generic,
+        key: ProblemKey::new(key).expect("key"),
+        title: format!("problem {key}"),
+        severity: warroom::domain::Severity::Sev3,
+        service: None,
+        status: warroom::domain::ProblemStatus::Firing,
+        description: None,
+        url: None,
+        labels: Default::default(),
+        entities: vec![],
+        alerts: vec![],
+        display_id: None,
+    };
+    let now = warroom::domain::SystemClock.now();
+    let mut tx = store.begin().await.expect("begin");
+    let id = tx
+        .insert_incident(&NewIncident::from_problem(&problem, now), now)
+        .await
+        .expect("insert");
+    tx.record_delivery(&problem, b"{}", Some(id), Outcome::Opened, now)
+        .await
+        .expect("delivery");
+    tx.commit().await.expect("commit");
+    id
+}
+
+/// Enqueues `job` in its own transaction.
+pub async fn enqueue(store: &Arc<dyn Store>, job: &NewJob, budget: Duration) -> Enqueued {
+    let now = warroom::domain::SystemClock.now();
+    let mut tx = store.begin().await.expect("begin");
+    let result = warroom::jobs::enqueue(&mut *tx, job, now, budget)
+        .await
+        .expect("enqueue");
+    tx.commit().await.expect("commit");
+    result
+}

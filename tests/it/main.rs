@@ -1,0 +1,7 @@
+//! The one integration-test binary: real server on 127.0.0.1:0, temp SQLite database.
+
+mod alerts;
+mod api;
+mod bad_input;
+mod helpers;
+mod jobs;
