@@ -28,6 +28,7 @@ pub mod intake;
 pub mod jobs;
 pub mod oncall;
 pub mod shutdown;
+pub mod sim;
 pub mod store;
 pub mod telemetry;
 pub mod war_room;
