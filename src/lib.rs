@@ -29,6 +29,7 @@ pub mod jobs;
 pub mod oncall;
 pub mod shutdown;
 pub mod sim;
+pub mod slack;
 pub mod store;
 pub mod telemetry;
 pub mod war_room;

@@ -340,6 +340,7 @@ fn dispatch(st: &mut State, cfg: &SimConfig, http_base: &str, method: &str, p: &
             ))
         }
         "conversations.members" => conversations_members(st, cfg, p),
+        "conversations.list" => conversations_list(st, cfg, p),
         "conversations.join" => conversations_join(st, cfg, p),
         "conversations.history" => conversations_history(st, cfg, p),
         "conversations.replies" => conversations_replies(st, cfg, p),
@@ -692,6 +693,22 @@ fn conversations_members(st: &mut State, _cfg: &SimConfig, p: &Params) -> Outcom
     let (page, next, _) = paginate(&ch.members, p)?;
     Ok((
         json!({"members": page, "response_metadata": {"next_cursor": next}}),
+        Vec::new(),
+    ))
+}
+
+/// `conversations.list`: every channel (archived ones too unless `exclude_archived`), paginated.
+fn conversations_list(st: &mut State, cfg: &SimConfig, p: &Params) -> Outcome {
+    let exclude_archived = p.bool("exclude_archived");
+    let all: Vec<Value> = st
+        .channels
+        .iter()
+        .filter(|c| !(exclude_archived && c.is_archived))
+        .map(|c| payloads::channel_json(c, &cfg.bot_user_id))
+        .collect();
+    let (page, next, _) = paginate(&all, p)?;
+    Ok((
+        json!({"channels": page, "response_metadata": {"next_cursor": next}}),
         Vec::new(),
     ))
 }

@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use crate::config::DatabaseSettings;
-use crate::domain::incident::{NewIncident, Outcome};
+use crate::domain::incident::{ChannelRef, NewIncident, Outcome};
+use crate::domain::war_room::{Responder, WarRoom};
 use crate::domain::{
     Alert, Incident, IncidentId, IncidentStatus, Problem, ProblemKey, SourceKind, TimelineEvent,
 };
@@ -186,6 +187,32 @@ pub trait Store: Send + Sync + 'static {
     async fn jobs(&self, incident: Option<IncidentId>) -> Result<Vec<Job>, StoreError>;
     /// Jobs still pending or running anywhere.
     async fn open_job_count(&self) -> Result<u64, StoreError>;
+
+    /// One war room of an incident.
+    async fn war_room(&self, id: IncidentId, round: u32) -> Result<Option<WarRoom>, StoreError>;
+    /// Every war room of an incident, oldest first.
+    async fn war_rooms(&self, id: IncidentId) -> Result<Vec<WarRoom>, StoreError>;
+    /// Inserts or replaces a war room row.
+    async fn save_war_room(&self, room: &WarRoom, now: Timestamp) -> Result<(), StoreError>;
+    /// The incident (and war room round) a Slack channel belongs to.
+    async fn incident_by_channel(
+        &self,
+        channel_id: &str,
+    ) -> Result<Option<(IncidentId, u32)>, StoreError>;
+    /// Records the incident's current channel (only that column: jobs never save a whole incident).
+    async fn set_incident_channel(
+        &self,
+        id: IncidentId,
+        channel: &ChannelRef,
+    ) -> Result<(), StoreError>;
+    /// Adds responders; people already recorded keep their first role.
+    async fn add_responders(
+        &self,
+        id: IncidentId,
+        responders: &[Responder],
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    async fn responders(&self, id: IncidentId) -> Result<Vec<Responder>, StoreError>;
 }
 
 /// One write transaction. Dropping it without [`StoreTx::commit`] rolls back.

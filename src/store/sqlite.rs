@@ -16,6 +16,7 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use super::{Enqueued, IncidentFilter, Job, JobKey, JobState, NewJob, Store, StoreError, StoreTx};
 use crate::config::{DatabaseSettings, Synchronous};
 use crate::domain::incident::{ChannelRef, NewIncident, Outcome};
+use crate::domain::war_room::{Responder, Role, WarRoom};
 use crate::domain::{
     Actor, Alert, AlertStatus, Incident, IncidentId, Problem, ProblemKey, SourceKind, TicketKey,
     TimelineEvent,
@@ -410,6 +411,123 @@ impl Store for SqliteStore {
                 .await?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
+
+    async fn war_room(&self, id: IncidentId, round: u32) -> Result<Option<WarRoom>, StoreError> {
+        sqlx::query("SELECT * FROM war_rooms WHERE incident_seq = ? AND round = ?")
+            .bind(id.seq())
+            .bind(i64::from(round))
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(war_room_from_row)
+            .transpose()
+    }
+
+    async fn war_rooms(&self, id: IncidentId) -> Result<Vec<WarRoom>, StoreError> {
+        sqlx::query("SELECT * FROM war_rooms WHERE incident_seq = ? ORDER BY round")
+            .bind(id.seq())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(war_room_from_row)
+            .collect()
+    }
+
+    async fn save_war_room(&self, room: &WarRoom, now: Timestamp) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO war_rooms (incident_seq, round, planned_name, channel_id, channel_name, context_ts, topic, summary_ts, archived, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (incident_seq, round) DO UPDATE SET planned_name = excluded.planned_name, channel_id = excluded.channel_id, \
+             channel_name = excluded.channel_name, context_ts = excluded.context_ts, topic = excluded.topic, \
+             summary_ts = excluded.summary_ts, archived = excluded.archived",
+        )
+        .bind(room.incident.seq())
+        .bind(i64::from(room.round))
+        .bind(&room.planned_name)
+        .bind(&room.channel_id)
+        .bind(&room.channel_name)
+        .bind(&room.context_ts)
+        .bind(&room.topic)
+        .bind(&room.summary_ts)
+        .bind(i64::from(room.archived))
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn incident_by_channel(
+        &self,
+        channel_id: &str,
+    ) -> Result<Option<(IncidentId, u32)>, StoreError> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT incident_seq, round FROM war_rooms WHERE channel_id = ?")
+                .bind(channel_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(seq, round)| (IncidentId::from_seq(seq), u32::try_from(round).unwrap_or(0))))
+    }
+
+    async fn set_incident_channel(
+        &self,
+        id: IncidentId,
+        channel: &ChannelRef,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET channel_id = ?, channel_name = ? WHERE seq = ?")
+            .bind(&channel.id)
+            .bind(&channel.name)
+            .bind(id.seq())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn add_responders(
+        &self,
+        id: IncidentId,
+        responders: &[Responder],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        for responder in responders {
+            sqlx::query("INSERT INTO responders (incident_seq, user_id, role, added_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
+                .bind(id.seq())
+                .bind(&responder.user)
+                .bind(responder.role.as_str())
+                .bind(millis(now))
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn responders(&self, id: IncidentId) -> Result<Vec<Responder>, StoreError> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT user_id, role FROM responders WHERE incident_seq = ? ORDER BY added_at, user_id")
+                .bind(id.seq())
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(user, role)| Responder {
+                user,
+                role: Role::parse(&role),
+            })
+            .collect())
+    }
+}
+
+fn war_room_from_row(row: &SqliteRow) -> Result<WarRoom, StoreError> {
+    Ok(WarRoom {
+        incident: IncidentId::from_seq(row.try_get("incident_seq")?),
+        round: u32::try_from(row.try_get::<i64, _>("round")?).unwrap_or(0),
+        planned_name: row.try_get("planned_name")?,
+        channel_id: row.try_get("channel_id")?,
+        channel_name: row.try_get("channel_name")?,
+        context_ts: row.try_get("context_ts")?,
+        topic: row.try_get("topic")?,
+        summary_ts: row.try_get("summary_ts")?,
+        archived: row.try_get::<i64, _>("archived")? != 0,
+    })
 }
 
 /// An open `BEGIN IMMEDIATE` transaction.

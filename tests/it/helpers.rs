@@ -14,7 +14,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use warroom::app::{App, AppOptions};
 use warroom::config::Settings;
-use warroom::domain::incident::{NewIncident, Outcome};
+use warroom::domain::incident::{ChannelRef, NewIncident, Outcome};
+use warroom::domain::war_room::{Responder, WarRoom};
 use warroom::domain::{
     Alert, Clock, Incident, IncidentId, Problem, ProblemKey, ShiftedClock, SourceKind,
     TimelineEvent,
@@ -280,6 +281,46 @@ impl Store for SwitchableStore {
     }
     async fn open_job_count(&self) -> Result<u64, StoreError> {
         self.inner.open_job_count().await
+    }
+    async fn war_room(&self, id: IncidentId, round: u32) -> Result<Option<WarRoom>, StoreError> {
+        self.check()?;
+        self.inner.war_room(id, round).await
+    }
+    async fn war_rooms(&self, id: IncidentId) -> Result<Vec<WarRoom>, StoreError> {
+        self.check()?;
+        self.inner.war_rooms(id).await
+    }
+    async fn save_war_room(&self, room: &WarRoom, now: Timestamp) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.save_war_room(room, now).await
+    }
+    async fn incident_by_channel(
+        &self,
+        channel_id: &str,
+    ) -> Result<Option<(IncidentId, u32)>, StoreError> {
+        self.check()?;
+        self.inner.incident_by_channel(channel_id).await
+    }
+    async fn set_incident_channel(
+        &self,
+        id: IncidentId,
+        channel: &ChannelRef,
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.set_incident_channel(id, channel).await
+    }
+    async fn add_responders(
+        &self,
+        id: IncidentId,
+        responders: &[Responder],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.add_responders(id, responders, now).await
+    }
+    async fn responders(&self, id: IncidentId) -> Result<Vec<Responder>, StoreError> {
+        self.check()?;
+        self.inner.responders(id).await
     }
 }
 
