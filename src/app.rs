@@ -1,24 +1,35 @@
-//! The application: builds every part once from [`Settings`], then runs the HTTP server and the
-//! job runner until the injected shutdown future completes. Binds nothing and listens for no
-//! signal itself, so tests choose the listener and when to stop.
+//! The application: builds every part once from [`Settings`], then runs the HTTP server, the job
+//! runner and Slack Socket Mode until the injected shutdown future completes. Binds nothing and
+//! listens for no signal itself, so tests choose the listener and when to stop.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
+use slack_morphism::SlackClient;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::config::Settings;
+use crate::desk::Desk;
+use crate::desk::builtin::BuiltinDesk;
 use crate::domain::{Clock, SystemClock};
 use crate::handlers::Services;
-use crate::health::Health;
+use crate::health::{Health, SlackState};
 use crate::http::{self, HttpState};
 use crate::jobs::runner::{JobHandler, Runner};
-use crate::store::{self, Store};
+use crate::oncall::{BuiltinRotation, OnCall};
+use crate::slack::client::SlackApi;
+use crate::slack::inbound::Inbound;
+use crate::slack::listener::SocketMode;
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
 use crate::war_room::WarRoomJobs;
+
+/// Wraps the connected store (tests inject database failures this way).
+pub type StoreWrapper = Arc<dyn Fn(Arc<dyn Store>) -> Arc<dyn Store> + Send + Sync>;
 
 /// Choices made by the caller rather than the config file.
 #[derive(Clone)]
@@ -28,8 +39,7 @@ pub struct AppOptions {
     pub insecure_no_webhook_auth: bool,
     /// Lease owner prefix; unique per process.
     pub worker_name: String,
-    /// Use this store instead of connecting to `database.url` (tests inject failures this way).
-    pub store: Option<Arc<dyn Store>>,
+    pub wrap_store: Option<StoreWrapper>,
 }
 
 impl Default for AppOptions {
@@ -37,12 +47,8 @@ impl Default for AppOptions {
         Self {
             clock: Arc::new(SystemClock),
             insecure_no_webhook_auth: false,
-            worker_name: format!(
-                "warroom-{}-{:04x}",
-                std::process::id(),
-                rand::random::<u16>()
-            ),
-            store: None,
+            worker_name: format!("warroom-{}-{:04x}", std::process::id(), rand::random::<u16>()),
+            wrap_store: None,
         }
     }
 }
@@ -53,6 +59,7 @@ pub struct App {
     runner: Arc<Runner>,
     health: Health,
     http_state: HttpState,
+    socket_mode: Option<SocketMode>,
 }
 
 impl App {
@@ -65,17 +72,41 @@ impl App {
             );
         }
         let settings = Arc::new(settings);
-        let store = match options.store.clone() {
-            Some(store) => store,
-            None => store::connect(&settings.database).await.with_context(|| {
-                format!(
-                    "opening the database at {}",
-                    crate::config::redact_url_password(&settings.database.url)
-                )
-            })?,
-        };
+        let sqlite = SqliteStore::connect(&settings.database).await.with_context(|| {
+            format!("opening the database at {}", crate::config::redact_url_password(&settings.database.url))
+        })?;
+        let desk: Arc<dyn Desk> = Arc::new(BuiltinDesk::new(sqlite.pool().clone(), Arc::clone(&options.clock)));
+        let mut store: Arc<dyn Store> = Arc::new(sqlite);
+        if let Some(wrap) = &options.wrap_store {
+            store = wrap(store);
+        }
         let health = Health::default();
-        let handler: Arc<dyn JobHandler> = Arc::new(WarRoomJobs::new());
+        let rotations = settings.oncall.build().map_err(|issues| {
+            let lines: Vec<String> = issues.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("invalid [oncall] settings: {}", lines.join("; "))
+        })?;
+        let oncall: Arc<dyn OnCall> = Arc::new(BuiltinRotation::new(rotations));
+        let public_url = settings.public_url();
+        let slack = match &settings.slack.bot_token {
+            Some(token) => {
+                let connector = crate::slack::client::connector(&settings.slack.api_url)
+                    .context("building the Slack HTTP client")?;
+                Some(SlackApi::new(Arc::new(SlackClient::new(connector)), token))
+            }
+            None => {
+                warn!("SLACK_BOT_TOKEN is not set: incidents are stored, but war rooms wait until Slack is configured");
+                None
+            }
+        };
+        let handler: Arc<dyn JobHandler> = Arc::new(WarRoomJobs::new(
+            slack.clone(),
+            Arc::clone(&store),
+            Arc::clone(&desk),
+            Arc::clone(&oncall),
+            Arc::clone(&options.clock),
+            Arc::clone(&settings),
+            public_url.clone(),
+        ));
         let runner = Arc::new(Runner::new(
             Arc::clone(&store),
             handler,
@@ -83,29 +114,35 @@ impl App {
             settings.jobs.clone(),
             &options.worker_name,
         ));
-        let services = Services {
-            store,
-            clock: options.clock,
-            settings: Arc::clone(&settings),
-            nudge: runner.nudge(),
+        let services =
+            Services { store, clock: options.clock, settings: Arc::clone(&settings), nudge: runner.nudge(), desk };
+        let socket_mode = match (slack, &settings.slack.app_token) {
+            (Some(api), Some(app_token)) => Some(SocketMode {
+                api,
+                app_token: app_token.clone(),
+                settings: settings.slack.clone(),
+                health: health.clone(),
+                inbound: Arc::new(Inbound::new(services.clone(), health.clone(), oncall)),
+            }),
+            (Some(_), None) => {
+                warn!("SLACK_APP_TOKEN is not set: warroom posts to Slack but hears no slash commands or buttons");
+                health.set_slack(SlackState::Error("SLACK_APP_TOKEN is not set".to_owned()));
+                None
+            }
+            (None, _) => {
+                health.set_slack(SlackState::Error("SLACK_BOT_TOKEN is not set".to_owned()));
+                None
+            }
         };
         let http_state = HttpState {
             services: services.clone(),
             health: health.clone(),
             webhook_token: settings.http.webhook_token.clone().map(Arc::new),
             api_token: settings.api_token().cloned().map(Arc::new),
-            public_url: settings
-                .http
-                .public_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{}", settings.http.addr)),
+            public_url,
+            desk: Arc::clone(&services.desk),
         };
-        Ok(Self {
-            services,
-            runner,
-            health,
-            http_state,
-        })
+        Ok(Self { services, runner, health, http_state, socket_mode })
     }
 
     /// The services handlers use (for tests and the demo).
@@ -120,8 +157,9 @@ impl App {
         &self.health
     }
 
-    /// Serves HTTP on `listener` and runs jobs until `shutdown` completes or a part fails. On
-    /// shutdown: stop intake, let running jobs finish within `jobs.shutdown_grace`.
+    /// Serves HTTP on `listener`, runs jobs and Socket Mode until `shutdown` completes or a part
+    /// fails. On shutdown: stop intake (HTTP, Slack), let running jobs finish within
+    /// `jobs.shutdown_grace`; pending jobs wait in the table for the next start.
     pub async fn run(
         self,
         listener: TcpListener,
@@ -130,9 +168,7 @@ impl App {
         let grace = self.services.settings.jobs.shutdown_grace;
         let intake = CancellationToken::new();
         let jobs_stop = CancellationToken::new();
-        let address = listener
-            .local_addr()
-            .context("reading the listener address")?;
+        let address = listener.local_addr().context("reading the listener address")?;
         info!(http.addr = %address, "warroom listening on http://{address}");
 
         let router = http::router(self.http_state);
@@ -143,33 +179,37 @@ impl App {
                 .await
                 .context("HTTP server")
         });
-        let mut jobs: JoinHandle<anyhow::Result<()>> =
-            tokio::spawn(Arc::clone(&self.runner).run(jobs_stop.clone()));
+        let mut jobs: JoinHandle<anyhow::Result<()>> = tokio::spawn(Arc::clone(&self.runner).run(jobs_stop.clone()));
+        let mut slack: JoinHandle<anyhow::Result<()>> = match self.socket_mode {
+            Some(socket_mode) => tokio::spawn(socket_mode.run(intake.clone())),
+            None => tokio::spawn(async move {
+                std::future::pending::<()>().await;
+                Ok(())
+            }),
+        };
 
         let failure = tokio::select! {
             () = shutdown => None,
             result = &mut http => Some(report_exit("HTTP server", result)),
             result = &mut jobs => Some(report_exit("job runner", result)),
+            result = &mut slack => Some(report_exit("Socket Mode listener", result)),
         };
-        info!(
-            "stopping: intake closed, waiting up to {} ms for running jobs",
-            grace.as_millis()
-        );
+        info!("stopping: intake closed, waiting up to {} ms for running jobs", grace.as_millis());
         intake.cancel();
         jobs_stop.cancel();
         let drained = tokio::time::timeout(grace, async {
-            if !http.is_finished() {
-                let _ = (&mut http).await;
-            }
-            if !jobs.is_finished() {
-                let _ = (&mut jobs).await;
+            for task in [&mut http, &mut jobs, &mut slack] {
+                if !task.is_finished() {
+                    let _ = task.await;
+                }
             }
         })
         .await;
         if drained.is_err() {
             warn!("shutdown grace period over; abandoning running jobs (they will be retried)");
-            http.abort();
-            jobs.abort();
+        }
+        for task in [&http, &jobs, &slack] {
+            task.abort();
         }
         match failure {
             Some(error) => Err(error),
@@ -178,18 +218,12 @@ impl App {
     }
 }
 
-fn report_exit(
-    part: &str,
-    result: Result<anyhow::Result<()>, tokio::task::JoinError>,
-) -> anyhow::Error {
+fn report_exit(part: &str, result: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::Error {
     let error = match result {
         Ok(Ok(())) => anyhow::anyhow!("{part} stopped unexpectedly"),
         Ok(Err(e)) => e.context(format!("{part} failed")),
         Err(e) => anyhow::anyhow!("{part} panicked: {e}"),
     };
-    error!(
-        error = format!("{error:#}"),
-        "{part} exited; stopping warroom"
-    );
+    error!(error = format!("{error:#}"), "{part} exited; stopping warroom");
     error
 }

@@ -72,10 +72,7 @@ impl fmt::Debug for HttpSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpSettings")
             .field("addr", &self.addr)
-            .field(
-                "webhook_token",
-                &self.webhook_token.as_ref().map(|_| "[redacted]"),
-            )
+            .field("webhook_token", &self.webhook_token.as_ref().map(|_| "[redacted]"))
             .field("api_token", &self.api_token.as_ref().map(|_| "[redacted]"))
             .field("body_limit_bytes", &self.body_limit_bytes)
             .field("public_url", &self.public_url)
@@ -107,11 +104,7 @@ pub struct DatabaseSettings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self {
-            url: "sqlite://warroom.db".to_owned(),
-            synchronous: Synchronous::Full,
-            max_connections: 8,
-        }
+        Self { url: "sqlite://warroom.db".to_owned(), synchronous: Synchronous::Full, max_connections: 8 }
     }
 }
 
@@ -209,10 +202,7 @@ pub struct IncidentSettings {
 
 impl Default for IncidentSettings {
     fn default() -> Self {
-        Self {
-            reopen_window: Duration::from_secs(24 * 3600),
-            resolve_on_source_resolve: true,
-        }
+        Self { reopen_window: Duration::from_secs(24 * 3600), resolve_on_source_resolve: true }
     }
 }
 
@@ -289,10 +279,7 @@ pub struct LogSettings {
 
 impl Default for LogSettings {
     fn default() -> Self {
-        Self {
-            format: LogFormat::Compact,
-            filter: "info,sqlx=warn".to_owned(),
-        }
+        Self { format: LogFormat::Compact, filter: "info,sqlx=warn".to_owned() }
     }
 }
 
@@ -338,14 +325,9 @@ impl Settings {
 
     /// Loads from `path` (or `WARROOM_CONFIG`, or `warroom.toml` if it exists) with env lookups
     /// through `env`, so tests need not touch the process environment.
-    pub fn load_with(
-        path: Option<&Path>,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigErrors> {
+    pub fn load_with(path: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
         let mut issues = Vec::new();
-        let explicit = path
-            .map(Path::to_path_buf)
-            .or_else(|| env("WARROOM_CONFIG").map(PathBuf::from));
+        let explicit = path.map(Path::to_path_buf).or_else(|| env("WARROOM_CONFIG").map(PathBuf::from));
         let file = match explicit {
             Some(path) => Some(path),
             None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.exists()),
@@ -365,16 +347,9 @@ impl Settings {
             None => Self::default(),
         };
         settings.apply_env(env, &mut issues);
-        let origin = file.map_or_else(
-            || "built-in defaults".to_owned(),
-            |p| p.display().to_string(),
-        );
+        let origin = file.map_or_else(|| "built-in defaults".to_owned(), |p| p.display().to_string());
         settings.validate(&origin, &mut issues);
-        if issues.is_empty() {
-            Ok(settings)
-        } else {
-            Err(ConfigErrors(issues))
-        }
+        if issues.is_empty() { Ok(settings) } else { Err(ConfigErrors(issues)) }
     }
 
     /// Parses TOML section by section, so one bad section does not hide the others.
@@ -383,30 +358,17 @@ impl Settings {
         let table: toml::Table = match text.parse() {
             Ok(table) => table,
             Err(e) => {
-                issues.push(ConfigIssue {
-                    origin: origin.to_owned(),
-                    field: String::new(),
-                    message: e.to_string(),
-                });
+                issues.push(ConfigIssue { origin: origin.to_owned(), field: String::new(), message: e.to_string() });
                 return settings;
             }
         };
         for (key, value) in table {
-            let mut section =
-                |target: &mut dyn FnMut(toml::Value) -> Result<(), (String, String)>| {
-                    if let Err((path, message)) = target(value.clone()) {
-                        let field = if path.is_empty() || path == "." {
-                            key.clone()
-                        } else {
-                            format!("{key}.{path}")
-                        };
-                        issues.push(ConfigIssue {
-                            origin: origin.to_owned(),
-                            field,
-                            message,
-                        });
-                    }
-                };
+            let mut section = |target: &mut dyn FnMut(toml::Value) -> Result<(), (String, String)>| {
+                if let Err((path, message)) = target(value.clone()) {
+                    let field = if path.is_empty() || path == "." { key.clone() } else { format!("{key}.{path}") };
+                    issues.push(ConfigIssue { origin: origin.to_owned(), field, message });
+                }
+            };
             match key.as_str() {
                 "http" => section(&mut |v| parse_into(v, &mut settings.http)),
                 "database" => section(&mut |v| parse_into(v, &mut settings.database)),
@@ -431,8 +393,7 @@ impl Settings {
         let secret = |name: &str| env(name).filter(|v| !v.is_empty()).map(SecretString::from);
         self.slack.bot_token = secret("SLACK_BOT_TOKEN").or(self.slack.bot_token.take());
         self.slack.app_token = secret("SLACK_APP_TOKEN").or(self.slack.app_token.take());
-        self.http.webhook_token =
-            secret("WARROOM_WEBHOOK_TOKEN").or(self.http.webhook_token.take());
+        self.http.webhook_token = secret("WARROOM_WEBHOOK_TOKEN").or(self.http.webhook_token.take());
         self.http.api_token = secret("WARROOM_API_TOKEN").or(self.http.api_token.take());
         if let Some(url) = env("WARROOM_SLACK_API_URL") {
             self.slack.api_url = url;
@@ -447,17 +408,11 @@ impl Settings {
             if let Some(value) = env(name)
                 && let Err(message) = apply(&value)
             {
-                issues.push(ConfigIssue {
-                    origin: name.to_owned(),
-                    field: String::new(),
-                    message,
-                });
+                issues.push(ConfigIssue { origin: name.to_owned(), field: String::new(), message });
             }
         };
         parsed("WARROOM_HTTP_ADDR", &mut |v| {
-            self.http.addr = v
-                .parse()
-                .map_err(|e| format!("expected HOST:PORT such as 127.0.0.1:8080: {e}"))?;
+            self.http.addr = v.parse().map_err(|e| format!("expected HOST:PORT such as 127.0.0.1:8080: {e}"))?;
             Ok(())
         });
         parsed("WARROOM_LOG_FORMAT", &mut |v| {
@@ -469,11 +424,7 @@ impl Settings {
     /// Checks what types alone cannot.
     fn validate(&self, origin: &str, issues: &mut Vec<ConfigIssue>) {
         let mut issue = |field: &str, message: String| {
-            issues.push(ConfigIssue {
-                origin: origin.to_owned(),
-                field: field.to_owned(),
-                message,
-            });
+            issues.push(ConfigIssue { origin: origin.to_owned(), field: field.to_owned(), message });
         };
         if !self.database.url.starts_with("sqlite:") {
             issue(
@@ -485,31 +436,19 @@ impl Settings {
             );
         }
         if url::Url::parse(&self.slack.api_url).is_err() {
-            issue(
-                "slack.api_url",
-                format!("`{}` is not an absolute URL", self.slack.api_url),
-            );
+            issue("slack.api_url", format!("`{}` is not an absolute URL", self.slack.api_url));
         }
         if !self.slack.channel_name.contains("{n}") {
-            issue(
-                "slack.channel_name",
-                "must contain {n} so every incident gets its own channel".to_owned(),
-            );
+            issue("slack.channel_name", "must contain {n} so every incident gets its own channel".to_owned());
         }
         if !(1..=10).contains(&self.slack.socket_connections) {
-            issue(
-                "slack.socket_connections",
-                "must be between 1 and 10 (Slack's limit)".to_owned(),
-            );
+            issue("slack.socket_connections", "must be between 1 and 10 (Slack's limit)".to_owned());
         }
         if self.jobs.workers == 0 {
             issue("jobs.workers", "must be at least 1".to_owned());
         }
         if self.jobs.backoff_initial > self.jobs.backoff_max {
-            issue(
-                "jobs.backoff_initial",
-                "must not exceed jobs.backoff_max".to_owned(),
-            );
+            issue("jobs.backoff_initial", "must not exceed jobs.backoff_max".to_owned());
         }
         if self.http.body_limit_bytes == 0 {
             issue("http.body_limit_bytes", "must be positive".to_owned());
@@ -519,20 +458,25 @@ impl Settings {
         }
     }
 
+    /// The base URL of links to this server: `http.public_url`, else `http://{addr}`.
+    #[must_use]
+    pub fn public_url(&self) -> String {
+        self.http
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.http.addr))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
     /// The token `/api/*` requires: `WARROOM_API_TOKEN`, else the webhook token.
     #[must_use]
     pub fn api_token(&self) -> Option<&SecretString> {
-        self.http
-            .api_token
-            .as_ref()
-            .or(self.http.webhook_token.as_ref())
+        self.http.api_token.as_ref().or(self.http.webhook_token.as_ref())
     }
 }
 
-fn parse_into<T: DeserializeOwned>(
-    value: toml::Value,
-    target: &mut T,
-) -> Result<(), (String, String)> {
+fn parse_into<T: DeserializeOwned>(value: toml::Value, target: &mut T) -> Result<(), (String, String)> {
     let parsed: T = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let message = e.into_inner().to_string();
@@ -545,13 +489,10 @@ fn parse_into<T: DeserializeOwned>(
 /// Reads `"250ms"`, `"30s"`, `"5m"`, `"24h"`, `"7d"`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let value: u64 = digits.parse().map_err(|_| {
-        format!("expected a duration such as \"30s\", \"5m\" or \"24h\", got `{text}`")
-    })?;
+    let value: u64 =
+        digits.parse().map_err(|_| format!("expected a duration such as \"30s\", \"5m\" or \"24h\", got `{text}`"))?;
     let unit_ms: u64 = match unit.trim() {
         "ms" => 1,
         "s" => 1_000,
@@ -580,10 +521,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("warroom.toml");
         std::fs::write(&path, toml).unwrap();
-        let env: HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let env: HashMap<String, String> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Settings::load_with(Some(&path), &|name| env.get(name).cloned())
     }
 
@@ -592,10 +530,7 @@ mod tests {
         let settings = load("", &[]).unwrap();
         assert_eq!(settings.http.addr.to_string(), "127.0.0.1:8080");
         assert_eq!(settings.slack.api_url, "https://slack.com/api");
-        assert_eq!(
-            settings.incidents.reopen_window,
-            Duration::from_secs(86_400)
-        );
+        assert_eq!(settings.incidents.reopen_window, Duration::from_secs(86_400));
         assert_eq!(settings.database.synchronous, Synchronous::Full);
     }
 
@@ -603,10 +538,7 @@ mod tests {
     fn the_environment_overrides_the_file() {
         let settings = load(
             "[http]\naddr = \"0.0.0.0:9000\"\n",
-            &[
-                ("WARROOM_HTTP_ADDR", "127.0.0.1:7000"),
-                ("WARROOM_WEBHOOK_TOKEN", "hook-secret"),
-            ],
+            &[("WARROOM_HTTP_ADDR", "127.0.0.1:7000"), ("WARROOM_WEBHOOK_TOKEN", "hook-secret")],
         )
         .unwrap();
         assert_eq!(settings.http.addr.to_string(), "127.0.0.1:7000");
@@ -634,31 +566,19 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
         }
-        assert!(
-            text.contains("warroom.toml"),
-            "issues name the file:\n{text}"
-        );
+        assert!(text.contains("warroom.toml"), "issues name the file:\n{text}");
     }
 
     #[test]
     fn secrets_never_show_in_debug_output() {
         let settings = load(
             "[database]\nurl = \"sqlite://x.db\"\n",
-            &[
-                ("SLACK_BOT_TOKEN", "xoxb-not-a-real-token"),
-                ("WARROOM_WEBHOOK_TOKEN", "hook-secret"),
-            ],
+            &[("SLACK_BOT_TOKEN", "xoxb-not-a-real-token"), ("WARROOM_WEBHOOK_TOKEN", "hook-secret")],
         )
         .unwrap();
         let debug = format!("{settings:?}");
-        assert!(
-            !debug.contains("not-a-real-token") && !debug.contains("hook-secret"),
-            "{debug}"
-        );
-        assert_eq!(
-            redact_url_password("postgres://u:pw@h/db"),
-            "postgres://u:redacted@h/db"
-        );
+        assert!(!debug.contains("not-a-real-token") && !debug.contains("hook-secret"), "{debug}");
+        assert_eq!(redact_url_password("postgres://u:pw@h/db"), "postgres://u:redacted@h/db");
     }
 
     #[test]

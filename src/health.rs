@@ -31,9 +31,7 @@ pub struct Health {
 
 impl Default for Health {
     fn default() -> Self {
-        Self {
-            slack: Arc::new(RwLock::new(SlackState::Connecting)),
-        }
+        Self { slack: Arc::new(RwLock::new(SlackState::Connecting)) }
     }
 }
 
@@ -41,17 +39,11 @@ impl Health {
     /// The Slack state now.
     #[must_use]
     pub fn slack(&self) -> SlackState {
-        self.slack
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.slack.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Records a new Slack state.
     pub fn set_slack(&self, state: SlackState) {
-        *self
-            .slack
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = state;
+        *self.slack.write().unwrap_or_else(std::sync::PoisonError::into_inner) = state;
     }
 }

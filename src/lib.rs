@@ -20,6 +20,7 @@
 
 pub mod app;
 pub mod config;
+pub mod desk;
 pub mod domain;
 pub mod handlers;
 pub mod health;

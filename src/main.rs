@@ -10,11 +10,7 @@ use warroom::app::{App, AppOptions};
 use warroom::config::Settings;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "warroom",
-    version,
-    about = "Self-hosted ChatOps bot for incident response"
-)]
+#[command(name = "warroom", version, about = "Self-hosted ChatOps bot for incident response")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -60,30 +56,20 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     match command {
         Command::Check { config } => Ok(check(config.as_deref())),
-        Command::Serve {
-            config,
-            insecure_no_webhook_auth,
-        } => {
-            let settings =
-                match Settings::load_with(config.as_deref(), &|name| std::env::var(name).ok()) {
-                    Ok(settings) => settings,
-                    Err(errors) => {
-                        eprint!("warroom: {errors}");
-                        return Ok(ExitCode::FAILURE);
-                    }
-                };
+        Command::Serve { config, insecure_no_webhook_auth } => {
+            let settings = match Settings::load_with(config.as_deref(), &|name| std::env::var(name).ok()) {
+                Ok(settings) => settings,
+                Err(errors) => {
+                    eprint!("warroom: {errors}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
             warroom::telemetry::init(&settings.log);
             let listener = TcpListener::bind(settings.http.addr)
                 .await
                 .map_err(|e| anyhow::anyhow!("binding {}: {e}", settings.http.addr))?;
-            let options = AppOptions {
-                insecure_no_webhook_auth,
-                ..AppOptions::default()
-            };
-            App::build(settings, options)
-                .await?
-                .run(listener, warroom::shutdown::shutdown_signal())
-                .await?;
+            let options = AppOptions { insecure_no_webhook_auth, ..AppOptions::default() };
+            App::build(settings, options).await?.run(listener, warroom::shutdown::shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
     }

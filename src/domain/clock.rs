@@ -33,27 +33,19 @@ impl ManualClock {
     /// A clock standing at `start`.
     #[must_use]
     pub fn new(start: Timestamp) -> Self {
-        Self {
-            now: Arc::new(Mutex::new(start)),
-        }
+        Self { now: Arc::new(Mutex::new(start)) }
     }
 
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: SignedDuration) {
-        let mut now = self
-            .now
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut now = self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         *now = now.checked_add(by).unwrap_or(*now);
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
-        *self
-            .now
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -74,20 +66,14 @@ impl ShiftedClock {
 
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: SignedDuration) {
-        let mut offset = self
-            .offset
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut offset = self.offset.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         *offset = offset.saturating_add(by);
     }
 }
 
 impl Clock for ShiftedClock {
     fn now(&self) -> Timestamp {
-        let offset = *self
-            .offset
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let offset = *self.offset.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = SystemClock.now();
         now.checked_add(offset).unwrap_or(now)
     }

@@ -38,10 +38,7 @@ impl fmt::Display for IncidentId {
 }
 
 fn parse_prefixed(input: &str, prefix: &str, expected: &'static str) -> Result<i64, IdError> {
-    let error = || IdError {
-        input: input.to_owned(),
-        expected,
-    };
+    let error = || IdError { input: input.to_owned(), expected };
     let digits = input
         .get(..prefix.len())
         .filter(|p| p.eq_ignore_ascii_case(prefix))
@@ -50,11 +47,7 @@ fn parse_prefixed(input: &str, prefix: &str, expected: &'static str) -> Result<i
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(error());
     }
-    digits
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(error)
+    digits.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(error)
 }
 
 impl FromStr for IncidentId {
@@ -128,9 +121,7 @@ mod tests {
 
     #[test]
     fn malformed_incident_ids_are_rejected() {
-        for bad in [
-            "", "INC-", "INC-0", "INC-x1", "42", "WR-42", "INC-1 ", "INC--1",
-        ] {
+        for bad in ["", "INC-", "INC-0", "INC-x1", "42", "WR-42", "INC-1 ", "INC--1"] {
             assert!(bad.parse::<IncidentId>().is_err(), "`{bad}` must not parse");
         }
     }

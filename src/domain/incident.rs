@@ -10,8 +10,8 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Actor, Alert, AlertStatus, IncidentId, Problem, ProblemKey, ProblemStatus, Severity,
-    SourceKind, TicketKey, TimelineEvent,
+    Actor, Alert, AlertStatus, IncidentId, Problem, ProblemKey, ProblemStatus, Severity, SourceKind, TicketKey,
+    TimelineEvent,
 };
 
 /// The contract's status words, in order.
@@ -55,9 +55,9 @@ impl FromStr for IncidentStatus {
             "identified" => Ok(Self::Identified),
             "monitoring" => Ok(Self::Monitoring),
             "resolved" => Ok(Self::Resolved),
-            other => Err(format!(
-                "unknown status `{other}`: use open, investigating, identified, monitoring or resolved"
-            )),
+            other => {
+                Err(format!("unknown status `{other}`: use open, investigating, identified, monitoring or resolved"))
+            }
         }
     }
 }
@@ -139,18 +139,10 @@ pub enum TransitionError {
     #[error("{id} was already acknowledged by {by}")]
     AlreadyAcknowledged { id: IncidentId, by: String },
     #[error("{id} is already {status}")]
-    SameStatus {
-        id: IncidentId,
-        status: IncidentStatus,
-    },
+    SameStatus { id: IncidentId, status: IncidentStatus },
     #[error("{id} is {status}, not resolved, so it cannot be reopened")]
-    NotResolved {
-        id: IncidentId,
-        status: IncidentStatus,
-    },
-    #[error(
-        "status can only be set to investigating, identified or monitoring; use resolve to resolve"
-    )]
+    NotResolved { id: IncidentId, status: IncidentStatus },
+    #[error("status can only be set to investigating, identified or monitoring; use resolve to resolve")]
     NotAMiddleStatus,
     #[error("{id} is already {severity}")]
     SameSeverity { id: IncidentId, severity: Severity },
@@ -158,25 +150,14 @@ pub enum TransitionError {
 
 impl Incident {
     /// Someone acknowledged: `open` → `investigating`.
-    pub fn acknowledge(
-        &mut self,
-        actor: &Actor,
-        now: Timestamp,
-    ) -> Result<Vec<TimelineEvent>, TransitionError> {
+    pub fn acknowledge(&mut self, actor: &Actor, now: Timestamp) -> Result<Vec<TimelineEvent>, TransitionError> {
         self.ensure_not_resolved()?;
         if let Some(by) = &self.acknowledged_by {
-            return Err(TransitionError::AlreadyAcknowledged {
-                id: self.id,
-                by: by.to_string(),
-            });
+            return Err(TransitionError::AlreadyAcknowledged { id: self.id, by: by.to_string() });
         }
         self.mark_acknowledged(actor, now);
-        let mut events = vec![TimelineEvent::new(
-            now,
-            "acknowledged",
-            actor.clone(),
-            format!("acknowledged by {actor}"),
-        )];
+        let mut events =
+            vec![TimelineEvent::new(now, "acknowledged", actor.clone(), format!("acknowledged by {actor}"))];
         if self.status == IncidentStatus::Open {
             self.status = IncidentStatus::Investigating;
             events.push(status_event(now, actor, IncidentStatus::Investigating));
@@ -197,20 +178,12 @@ impl Incident {
         }
         self.ensure_not_resolved()?;
         if self.status == status {
-            return Err(TransitionError::SameStatus {
-                id: self.id,
-                status,
-            });
+            return Err(TransitionError::SameStatus { id: self.id, status });
         }
         let mut events = Vec::new();
         if self.acknowledged_by.is_none() {
             self.mark_acknowledged(actor, now);
-            events.push(TimelineEvent::new(
-                now,
-                "acknowledged",
-                actor.clone(),
-                format!("acknowledged by {actor}"),
-            ));
+            events.push(TimelineEvent::new(now, "acknowledged", actor.clone(), format!("acknowledged by {actor}")));
         }
         self.status = status;
         events.push(status_event(now, actor, status));
@@ -233,25 +206,13 @@ impl Incident {
             None => format!("resolved by {actor}"),
         };
         self.summary = summary;
-        Ok(vec![TimelineEvent::new(
-            now,
-            "resolved",
-            actor.clone(),
-            text,
-        )])
+        Ok(vec![TimelineEvent::new(now, "resolved", actor.clone(), text)])
     }
 
     /// Reopens a resolved incident: back to `open`, acknowledgement and resolution cleared.
-    pub fn reopen(
-        &mut self,
-        actor: &Actor,
-        now: Timestamp,
-    ) -> Result<Vec<TimelineEvent>, TransitionError> {
+    pub fn reopen(&mut self, actor: &Actor, now: Timestamp) -> Result<Vec<TimelineEvent>, TransitionError> {
         if self.status != IncidentStatus::Resolved {
-            return Err(TransitionError::NotResolved {
-                id: self.id,
-                status: self.status,
-            });
+            return Err(TransitionError::NotResolved { id: self.id, status: self.status });
         }
         self.status = IncidentStatus::Open;
         self.resolved_at = None;
@@ -276,10 +237,7 @@ impl Incident {
         now: Timestamp,
     ) -> Result<Vec<TimelineEvent>, TransitionError> {
         if self.severity == severity {
-            return Err(TransitionError::SameSeverity {
-                id: self.id,
-                severity,
-            });
+            return Err(TransitionError::SameSeverity { id: self.id, severity });
         }
         let from = self.severity;
         self.severity = severity;
@@ -305,12 +263,7 @@ impl Incident {
 }
 
 fn status_event(now: Timestamp, actor: &Actor, status: IncidentStatus) -> TimelineEvent {
-    TimelineEvent::new(
-        now,
-        "status_changed",
-        actor.clone(),
-        format!("status set to {status} by {actor}"),
-    )
+    TimelineEvent::new(now, "status_changed", actor.clone(), format!("status set to {status} by {actor}"))
 }
 
 /// What a delivery means, as the webhook answers it.
@@ -437,9 +390,7 @@ pub fn correlate(
         };
     };
     if incident.status == IncidentStatus::Resolved {
-        let within_window = incident
-            .resolved_at
-            .is_none_or(|resolved| now.duration_since(resolved) <= reopen_window);
+        let within_window = incident.resolved_at.is_none_or(|resolved| now.duration_since(resolved) <= reopen_window);
         return match (problem.status, within_window) {
             (ProblemStatus::Firing, true) => Decision::Reopen(alert_changes(known, problem)),
             (ProblemStatus::Firing, false) => Decision::Open,
@@ -452,31 +403,17 @@ pub fn correlate(
         return Decision::Resolve(changes);
     }
     if problem.title != incident.title {
-        changes.push(Change::Title {
-            from: incident.title.clone(),
-            to: problem.title.clone(),
-        });
+        changes.push(Change::Title { from: incident.title.clone(), to: problem.title.clone() });
     }
     if problem.severity != incident.severity {
-        changes.push(Change::Severity {
-            from: incident.severity,
-            to: problem.severity,
-        });
+        changes.push(Change::Severity { from: incident.severity, to: problem.severity });
     }
-    let new_entities: Vec<String> = problem
-        .entities
-        .iter()
-        .filter(|e| !incident.entities.contains(e))
-        .cloned()
-        .collect();
+    let new_entities: Vec<String> =
+        problem.entities.iter().filter(|e| !incident.entities.contains(e)).cloned().collect();
     if !new_entities.is_empty() {
         changes.push(Change::NewEntities(new_entities));
     }
-    if changes.is_empty() {
-        Decision::Duplicate
-    } else {
-        Decision::Update(changes)
-    }
+    if changes.is_empty() { Decision::Duplicate } else { Decision::Update(changes) }
 }
 
 /// Alert transitions a delivery carries, by fingerprint.
@@ -484,21 +421,16 @@ fn alert_changes(known: &[Alert], problem: &Problem) -> Vec<Change> {
     problem
         .alerts
         .iter()
-        .filter_map(|alert| {
-            match (
-                known.iter().find(|k| k.fingerprint == alert.fingerprint),
-                alert.status,
-            ) {
-                (None, AlertStatus::Firing) => Some(Change::NewAlert(alert.clone())),
-                (None, AlertStatus::Resolved) => Some(Change::AlertResolved(alert.clone())),
-                (Some(k), AlertStatus::Resolved) if k.status == AlertStatus::Firing => {
-                    Some(Change::AlertResolved(alert.clone()))
-                }
-                (Some(k), AlertStatus::Firing) if k.status == AlertStatus::Resolved => {
-                    Some(Change::AlertRefired(alert.clone()))
-                }
-                _ => None,
+        .filter_map(|alert| match (known.iter().find(|k| k.fingerprint == alert.fingerprint), alert.status) {
+            (None, AlertStatus::Firing) => Some(Change::NewAlert(alert.clone())),
+            (None, AlertStatus::Resolved) => Some(Change::AlertResolved(alert.clone())),
+            (Some(k), AlertStatus::Resolved) if k.status == AlertStatus::Firing => {
+                Some(Change::AlertResolved(alert.clone()))
             }
+            (Some(k), AlertStatus::Firing) if k.status == AlertStatus::Resolved => {
+                Some(Change::AlertRefired(alert.clone()))
+            }
+            _ => None,
         })
         .collect()
 }
@@ -570,19 +502,13 @@ mod tests {
     #[test]
     fn a_firing_problem_never_seen_opens_an_incident() {
         let p = problem(ProblemStatus::Firing, vec![alert("a", AlertStatus::Firing)]);
-        assert_eq!(
-            correlate(None, &[], &p, Timestamp::UNIX_EPOCH, WINDOW),
-            Decision::Open
-        );
+        assert_eq!(correlate(None, &[], &p, Timestamp::UNIX_EPOCH, WINDOW), Decision::Open);
     }
 
     #[test]
     fn a_resolution_of_a_problem_never_seen_is_ignored() {
         let p = problem(ProblemStatus::Resolved, vec![]);
-        assert_eq!(
-            correlate(None, &[], &p, Timestamp::UNIX_EPOCH, WINDOW),
-            Decision::Ignore
-        );
+        assert_eq!(correlate(None, &[], &p, Timestamp::UNIX_EPOCH, WINDOW), Decision::Ignore);
     }
 
     #[test]
@@ -590,34 +516,17 @@ mod tests {
         let known = [alert("a", AlertStatus::Firing)];
         let p = problem(ProblemStatus::Firing, known.to_vec());
         let i = incident(IncidentStatus::Investigating);
-        assert_eq!(
-            correlate(Some(&i), &known, &p, Timestamp::UNIX_EPOCH, WINDOW),
-            Decision::Duplicate
-        );
+        assert_eq!(correlate(Some(&i), &known, &p, Timestamp::UNIX_EPOCH, WINDOW), Decision::Duplicate);
     }
 
     #[test]
     fn a_partial_recovery_updates_and_keeps_the_incident_open() {
-        let known = [
-            alert("a", AlertStatus::Firing),
-            alert("b", AlertStatus::Firing),
-        ];
-        let p = problem(
-            ProblemStatus::Firing,
-            vec![
-                alert("a", AlertStatus::Resolved),
-                alert("b", AlertStatus::Firing),
-            ],
-        );
+        let known = [alert("a", AlertStatus::Firing), alert("b", AlertStatus::Firing)];
+        let p =
+            problem(ProblemStatus::Firing, vec![alert("a", AlertStatus::Resolved), alert("b", AlertStatus::Firing)]);
         let i = incident(IncidentStatus::Open);
         let decision = correlate(Some(&i), &known, &p, Timestamp::UNIX_EPOCH, WINDOW);
-        assert_eq!(
-            decision,
-            Decision::Update(vec![Change::AlertResolved(alert(
-                "a",
-                AlertStatus::Resolved
-            ))])
-        );
+        assert_eq!(decision, Decision::Update(vec![Change::AlertResolved(alert("a", AlertStatus::Resolved))]));
     }
 
     #[test]
@@ -626,14 +535,8 @@ mod tests {
         let p = problem(ProblemStatus::Firing, vec![]);
         let inside = Timestamp::UNIX_EPOCH + SignedDuration::from_hours(23);
         let outside = Timestamp::UNIX_EPOCH + SignedDuration::from_hours(25);
-        assert_eq!(
-            correlate(Some(&i), &[], &p, inside, WINDOW),
-            Decision::Reopen(vec![])
-        );
-        assert_eq!(
-            correlate(Some(&i), &[], &p, outside, WINDOW),
-            Decision::Open
-        );
+        assert_eq!(correlate(Some(&i), &[], &p, inside, WINDOW), Decision::Reopen(vec![]));
+        assert_eq!(correlate(Some(&i), &[], &p, outside, WINDOW), Decision::Open);
     }
 
     #[test]
@@ -643,18 +546,14 @@ mod tests {
         let events = i.acknowledge(&ana, Timestamp::UNIX_EPOCH).unwrap();
         assert_eq!(i.status, IncidentStatus::Investigating);
         assert_eq!(events.len(), 2);
-        assert!(matches!(
-            i.acknowledge(&ana, Timestamp::UNIX_EPOCH),
-            Err(TransitionError::AlreadyAcknowledged { .. })
-        ));
+        assert!(matches!(i.acknowledge(&ana, Timestamp::UNIX_EPOCH), Err(TransitionError::AlreadyAcknowledged { .. })));
     }
 
     #[test]
     fn the_first_status_change_counts_as_the_acknowledgement() {
         let mut i = incident(IncidentStatus::Open);
         let ana = Actor::User("U1".to_owned());
-        i.set_status(IncidentStatus::Identified, &ana, Timestamp::UNIX_EPOCH)
-            .unwrap();
+        i.set_status(IncidentStatus::Identified, &ana, Timestamp::UNIX_EPOCH).unwrap();
         assert_eq!(i.acknowledged_by, Some(ana.clone()));
         assert_eq!(
             i.set_status(IncidentStatus::Resolved, &ana, Timestamp::UNIX_EPOCH),
@@ -666,18 +565,10 @@ mod tests {
     fn a_resolved_incident_refuses_further_changes_until_reopened() {
         let mut i = incident(IncidentStatus::Monitoring);
         let ana = Actor::User("U1".to_owned());
-        i.resolve(&ana, Some("rolled back".to_owned()), Timestamp::UNIX_EPOCH)
-            .unwrap();
+        i.resolve(&ana, Some("rolled back".to_owned()), Timestamp::UNIX_EPOCH).unwrap();
         assert!(i.resolve(&ana, None, Timestamp::UNIX_EPOCH).is_err());
         assert!(i.acknowledge(&ana, Timestamp::UNIX_EPOCH).is_err());
-        i.reopen(
-            &Actor::Source("alertmanager".to_owned()),
-            Timestamp::UNIX_EPOCH,
-        )
-        .unwrap();
-        assert_eq!(
-            (i.status, i.reopen_count, i.resolved_at),
-            (IncidentStatus::Open, 1, None)
-        );
+        i.reopen(&Actor::Source("alertmanager".to_owned()), Timestamp::UNIX_EPOCH).unwrap();
+        assert_eq!((i.status, i.reopen_count, i.resolved_at), (IncidentStatus::Open, 1, None));
     }
 }

@@ -17,9 +17,7 @@ pub enum Severity {
 
 /// A severity that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown severity `{0}`: use sev1…sev4, 1…4, or critical, high, error, warning, info, none"
-)]
+#[error("unknown severity `{0}`: use sev1…sev4, 1…4, or critical, high, error, warning, info, none")]
 pub struct SeverityError(pub String);
 
 impl Severity {
@@ -51,10 +49,7 @@ impl Severity {
     /// Reads `sev2` or `2` only (what people type), not source words.
     pub fn parse_level(input: &str) -> Result<Self, SeverityError> {
         let trimmed = input.trim();
-        let digits = trimmed
-            .strip_prefix("sev")
-            .or_else(|| trimmed.strip_prefix("SEV"))
-            .unwrap_or(trimmed);
+        let digits = trimmed.strip_prefix("sev").or_else(|| trimmed.strip_prefix("SEV")).unwrap_or(trimmed);
         match digits {
             "1" => Ok(Self::Sev1),
             "2" => Ok(Self::Sev2),
@@ -108,11 +103,7 @@ mod tests {
             ("none", Severity::Sev4),
         ];
         for (input, expected) in table {
-            assert_eq!(
-                input.parse::<Severity>().unwrap(),
-                expected,
-                "input `{input}`"
-            );
+            assert_eq!(input.parse::<Severity>().unwrap(), expected, "input `{input}`");
         }
     }
 
@@ -120,9 +111,6 @@ mod tests {
     fn unknown_severities_are_errors_that_name_the_input() {
         let error = "sev5".parse::<Severity>().unwrap_err();
         assert!(error.to_string().contains("sev5"));
-        assert!(
-            Severity::parse_level("critical").is_err(),
-            "people type levels, not source words"
-        );
+        assert!(Severity::parse_level("critical").is_err(), "people type levels, not source words");
     }
 }

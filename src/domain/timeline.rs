@@ -69,11 +69,6 @@ impl TimelineEvent {
     /// A new event.
     #[must_use]
     pub fn new(at: Timestamp, kind: &str, actor: Actor, text: impl Into<String>) -> Self {
-        Self {
-            at,
-            kind: kind.to_owned(),
-            actor,
-            text: text.into(),
-        }
+        Self { at, kind: kind.to_owned(), actor, text: text.into() }
     }
 }

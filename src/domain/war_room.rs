@@ -97,31 +97,19 @@ impl ChannelName {
     pub fn parse(name: &str) -> Result<Self, ChannelNameError> {
         let valid = !name.is_empty()
             && name.len() <= MAX_CHANNEL_NAME
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-        if valid {
-            Ok(Self(name.to_owned()))
-        } else {
-            Err(ChannelNameError(name.to_owned()))
-        }
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if valid { Ok(Self(name.to_owned())) } else { Err(ChannelNameError(name.to_owned())) }
     }
 
     /// Fills `template` (`{n}` = incident number, `{slug}` = service or title) and makes the
     /// result valid, leaving room for a `-r<k>` or `-<k>` suffix.
     #[must_use]
     pub fn for_incident(template: &str, id: IncidentId, subject: &str) -> Self {
-        let filled = template
-            .replace("{n}", &id.seq().to_string())
-            .replace("{slug}", subject);
+        let filled = template.replace("{n}", &id.seq().to_string()).replace("{slug}", subject);
         let mut slug = slugify(&filled);
         slug.truncate(MAX_CHANNEL_NAME - 8);
         let slug = slug.trim_end_matches(['-', '_']).to_owned();
-        if slug.is_empty() {
-            Self(format!("inc-{}", id.seq()))
-        } else {
-            Self(slug)
-        }
+        if slug.is_empty() { Self(format!("inc-{}", id.seq())) } else { Self(slug) }
     }
 
     /// This name with a suffix (`-r2`, `-3`), still within 80 characters.
@@ -166,21 +154,13 @@ mod tests {
         let id = IncidentId::from_seq(42);
         let table = [
             ("inc-{n}-{slug}", "checkout", "inc-42-checkout"),
-            (
-                "inc-{n}-{slug}",
-                "5xx rate above 5% on Checkout!",
-                "inc-42-5xx-rate-above-5-on-checkout",
-            ),
+            ("inc-{n}-{slug}", "5xx rate above 5% on Checkout!", "inc-42-5xx-rate-above-5-on-checkout"),
             ("inc-{n}-{slug}", "Ünïcode  ümlauts", "inc-42-n-code-mlauts"),
             ("inc-{n}", "ignored", "inc-42"),
             ("{slug}", "!!!", "inc-42"),
         ];
         for (template, subject, expected) in table {
-            assert_eq!(
-                ChannelName::for_incident(template, id, subject).as_str(),
-                expected,
-                "{template} / {subject}"
-            );
+            assert_eq!(ChannelName::for_incident(template, id, subject).as_str(), expected, "{template} / {subject}");
         }
     }
 

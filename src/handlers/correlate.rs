@@ -18,11 +18,7 @@ pub struct Ingested {
 }
 
 /// Stores `problem` (and its raw `body`) and applies it to its incident.
-pub async fn ingest(
-    services: &Services,
-    problem: &Problem,
-    body: &[u8],
-) -> Result<Ingested, StoreError> {
+pub async fn ingest(services: &Services, problem: &Problem, body: &[u8]) -> Result<Ingested, StoreError> {
     let now = services.clock.now();
     let settings = &services.settings.incidents;
     let window = SignedDuration::try_from(settings.reopen_window).unwrap_or(SignedDuration::MAX);
@@ -35,21 +31,14 @@ pub async fn ingest(
         None => Vec::new(),
     };
     let decision = correlate(linked.as_ref(), &known, problem, now, window);
-    let mut plan = Plan {
-        events: Vec::new(),
-        jobs: Vec::new(),
-    };
+    let mut plan = Plan { events: Vec::new(), jobs: Vec::new() };
 
     let (outcome, incident) = match (decision, linked) {
         (Decision::Open, _) => {
-            let id = tx
-                .insert_incident(&NewIncident::from_problem(problem, now), now)
-                .await?;
-            tx.link_problem(problem.source, &problem.key, id, now)
-                .await?;
+            let id = tx.insert_incident(&NewIncident::from_problem(problem, now), now).await?;
+            tx.link_problem(problem.source, &problem.key, id, now).await?;
             let text = format!("opened from {} problem: {}", problem.source, problem.title);
-            plan.events
-                .push(TimelineEvent::new(now, "opened", actor.clone(), text));
+            plan.events.push(TimelineEvent::new(now, "opened", actor.clone(), text));
             plan.jobs.push(jobs::new::open_war_room(id));
             (Outcome::Opened, Some(id))
         }
@@ -64,27 +53,19 @@ pub async fn ingest(
             plan.record_changes(&incident, &changes, &actor, now);
             let outcome = if settings.resolve_on_source_resolve {
                 let round = incident.reopen_count;
-                plan.events
-                    .extend(incident.resolve(&actor, None, now).unwrap_or_default());
+                plan.events.extend(incident.resolve(&actor, None, now).unwrap_or_default());
                 plan.jobs.push(jobs::new::render_war_room(incident.id));
-                plan.jobs
-                    .push(jobs::new::resolve_war_room(incident.id, round));
+                plan.jobs.push(jobs::new::resolve_war_room(incident.id, round));
                 Outcome::Resolved
             } else if incident.status == IncidentStatus::Monitoring && changes.is_empty() {
                 Outcome::Duplicate
             } else {
                 if incident.status != IncidentStatus::Monitoring {
-                    plan.events.extend(
-                        incident
-                            .set_status(IncidentStatus::Monitoring, &actor, now)
-                            .unwrap_or_default(),
-                    );
+                    plan.events
+                        .extend(incident.set_status(IncidentStatus::Monitoring, &actor, now).unwrap_or_default());
                 }
-                let text = format!(
-                    "{} reports the problem resolved; press Resolve once you agree.",
-                    problem.source
-                );
-                plan.jobs.push(jobs::new::post_update(incident.id, &text));
+                let text = format!("{} reports the problem resolved; press Resolve once you agree.", problem.source);
+                plan.jobs.push(jobs::new::post_update(incident.id, &text, true));
                 plan.jobs.push(jobs::new::render_war_room(incident.id));
                 Outcome::Resolved
             };
@@ -92,22 +73,16 @@ pub async fn ingest(
             (outcome, Some(incident.id))
         }
         (Decision::Reopen(changes), Some(mut incident)) => {
-            plan.events
-                .extend(incident.reopen(&actor, now).unwrap_or_default());
+            plan.events.extend(incident.reopen(&actor, now).unwrap_or_default());
             apply_changes(&mut incident, problem, &changes);
             tx.update_incident(&incident, now).await?;
-            plan.jobs.push(jobs::new::reopen_war_room(
-                incident.id,
-                incident.reopen_count,
-            ));
+            plan.jobs.push(jobs::new::reopen_war_room(incident.id, incident.reopen_count));
             (Outcome::Reopened, Some(incident.id))
         }
         (Decision::Duplicate, linked) => (Outcome::Duplicate, linked.map(|i| i.id)),
         (Decision::Ignore, _) => (Outcome::Ignored, None),
         (Decision::Update(_) | Decision::Resolve(_) | Decision::Reopen(_), None) => {
-            return Err(StoreError::Corrupt(
-                "correlation decided a change without a linked incident".to_owned(),
-            ));
+            return Err(StoreError::Corrupt("correlation decided a change without a linked incident".to_owned()));
         }
     };
 
@@ -118,8 +93,7 @@ pub async fn ingest(
             jobs::enqueue(&mut *tx, job, now, services.settings.jobs.retry_budget).await?;
         }
     }
-    tx.record_delivery(problem, body, incident, outcome, now)
-        .await?;
+    tx.record_delivery(problem, body, incident, outcome, now).await?;
     commit(tx).await?;
     if !plan.jobs.is_empty() {
         services.nudge.nudge();
@@ -144,30 +118,15 @@ struct Plan {
 }
 
 impl Plan {
-    fn record_changes(
-        &mut self,
-        incident: &Incident,
-        changes: &[Change],
-        actor: &Actor,
-        now: jiff::Timestamp,
-    ) {
+    fn record_changes(&mut self, incident: &Incident, changes: &[Change], actor: &Actor, now: jiff::Timestamp) {
         if changes.is_empty() {
             return;
         }
         for change in changes {
-            self.events.push(TimelineEvent::new(
-                now,
-                change.kind(),
-                actor.clone(),
-                change.describe(),
-            ));
+            self.events.push(TimelineEvent::new(now, change.kind(), actor.clone(), change.describe()));
         }
-        let lines: Vec<String> = changes
-            .iter()
-            .map(|c| format!("• {}", c.describe()))
-            .collect();
-        self.jobs
-            .push(jobs::new::post_update(incident.id, &lines.join("\n")));
+        let lines: Vec<String> = changes.iter().map(|c| format!("• {}", c.describe())).collect();
+        self.jobs.push(jobs::new::post_update(incident.id, &lines.join("\n"), true));
     }
 }
 

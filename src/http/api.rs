@@ -20,9 +20,7 @@ const MAX_LIMIT: u32 = 200;
 fn authorize(state: &HttpState, headers: &HeaderMap) -> Result<(), ApiError> {
     match &state.api_token {
         Some(token) => require_bearer(headers, token),
-        None => Err(ApiError::Unauthorized(
-            "the read API is disabled: set WARROOM_API_TOKEN or WARROOM_WEBHOOK_TOKEN",
-        )),
+        None => Err(ApiError::Unauthorized("the read API is disabled: set WARROOM_API_TOKEN or WARROOM_WEBHOOK_TOKEN")),
     }
 }
 
@@ -33,11 +31,7 @@ pub async fn healthz(State(state): State<HttpState>) -> Json<Value> {
         Err(e) => format!("error: {e}"),
     };
     let slack = state.health.slack().to_string();
-    let status = if database == "ok" && slack == "connected" {
-        "ok"
-    } else {
-        "degraded"
-    };
+    let status = if database == "ok" && slack == "connected" { "ok" } else { "degraded" };
     Json(json!({ "status": status, "database": database, "slack": slack }))
 }
 
@@ -49,17 +43,11 @@ pub async fn list_incidents(
 ) -> Result<Json<Value>, ApiError> {
     authorize(&state, &headers)?;
     let bad = |field: &str, message: String| ApiError::BadRequest(IntakeError::new(field, message));
-    let status = query
-        .get("status")
-        .map(|s| s.parse::<IncidentStatus>().map_err(|e| bad("status", e)))
-        .transpose()?;
+    let status = query.get("status").map(|s| s.parse::<IncidentStatus>().map_err(|e| bad("status", e))).transpose()?;
     let before = query
         .get("cursor")
         .filter(|c| !c.is_empty())
-        .map(|c| {
-            c.parse::<IncidentId>()
-                .map_err(|e| bad("cursor", e.to_string()))
-        })
+        .map(|c| c.parse::<IncidentId>().map_err(|e| bad("cursor", e.to_string())))
         .transpose()?;
     let limit = match query.get("limit") {
         None => DEFAULT_LIMIT,
@@ -69,25 +57,10 @@ pub async fn list_incidents(
             .filter(|n| (1..=MAX_LIMIT).contains(n))
             .ok_or_else(|| bad("limit", format!("expected a number from 1 to {MAX_LIMIT}")))?,
     };
-    let incidents = state
-        .services
-        .store
-        .list_incidents(&IncidentFilter {
-            status,
-            before,
-            limit,
-        })
-        .await?;
-    let next_cursor = (incidents.len() == limit as usize)
-        .then(|| incidents.last().map(|i| i.id.to_string()))
-        .flatten();
-    let items: Vec<Value> = incidents
-        .iter()
-        .map(|i| incident_json(i, &state.public_url))
-        .collect();
-    Ok(Json(
-        json!({ "incidents": items, "next_cursor": next_cursor }),
-    ))
+    let incidents = state.services.store.list_incidents(&IncidentFilter { status, before, limit }).await?;
+    let next_cursor = (incidents.len() == limit as usize).then(|| incidents.last().map(|i| i.id.to_string())).flatten();
+    let items: Vec<Value> = incidents.iter().map(|i| incident_json(i, &state.public_url)).collect();
+    Ok(Json(json!({ "incidents": items, "next_cursor": next_cursor })))
 }
 
 /// `GET /api/incidents/{id}` with alerts and timeline.
@@ -97,22 +70,12 @@ pub async fn get_incident(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&state, &headers)?;
-    let id: IncidentId = id
-        .parse()
-        .map_err(|e: crate::domain::ids::IdError| ApiError::NotFound(e.to_string()))?;
+    let id: IncidentId = id.parse().map_err(|e: crate::domain::ids::IdError| ApiError::NotFound(e.to_string()))?;
     let store = &state.services.store;
-    let incident = store
-        .incident(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))?;
+    let incident = store.incident(id).await?.ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))?;
     let mut body = incident_json(&incident, &state.public_url);
     body["alerts"] = store.alerts(id).await?.iter().map(alert_json).collect();
-    body["timeline"] = store
-        .timeline(id)
-        .await?
-        .iter()
-        .map(timeline_json)
-        .collect();
+    body["timeline"] = store.timeline(id).await?.iter().map(timeline_json).collect();
     Ok(Json(body))
 }
 

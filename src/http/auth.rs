@@ -10,25 +10,15 @@ use super::error::ApiError;
 /// Checks `Authorization: Bearer <token>` against `expected`.
 pub fn require_bearer(headers: &HeaderMap, expected: &SecretString) -> Result<(), ApiError> {
     let Some(value) = headers.get(AUTHORIZATION) else {
-        return Err(ApiError::Unauthorized(
-            "missing Authorization: Bearer <token> header",
-        ));
+        return Err(ApiError::Unauthorized("missing Authorization: Bearer <token> header"));
     };
     let presented = value
         .to_str()
         .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .unwrap_or_default();
-    if bool::from(
-        presented
-            .as_bytes()
-            .ct_eq(expected.expose_secret().as_bytes()),
-    ) && !presented.is_empty()
-    {
+    if bool::from(presented.as_bytes().ct_eq(expected.expose_secret().as_bytes())) && !presented.is_empty() {
         Ok(())
     } else {
         Err(ApiError::Unauthorized("invalid bearer token"))

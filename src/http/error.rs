@@ -44,31 +44,21 @@ impl IntoResponse for ApiError {
         let (status, body) = match self {
             Self::Unauthorized(why) => (StatusCode::UNAUTHORIZED, json!({ "error": why })),
             Self::NotFound(what) => (StatusCode::NOT_FOUND, json!({ "error": what })),
-            Self::TooLarge { limit } => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                json!({ "error": format!("the body is larger than {limit} bytes") }),
-            ),
+            Self::TooLarge { limit } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, json!({ "error": format!("the body is larger than {limit} bytes") }))
+            }
             Self::NotJson => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 json!({ "error": "the body must be JSON: send Content-Type: application/json" }),
             ),
-            Self::BadRequest(e) => (
-                StatusCode::BAD_REQUEST,
-                json!({ "error": e.to_string(), "field": e.field }),
-            ),
+            Self::BadRequest(e) => (StatusCode::BAD_REQUEST, json!({ "error": e.to_string(), "field": e.field })),
             Self::Unavailable(e) => {
                 error!(error = %e, "database unavailable; answering 503 so the sender retries");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    json!({ "error": "the database is unavailable; retry later" }),
-                )
+                (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "the database is unavailable; retry later" }))
             }
             Self::Internal(message) => {
                 error!(error = %message, "internal error");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({ "error": "internal error; see the server log" }),
-                )
+                (StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": "internal error; see the server log" }))
             }
         };
         (status, Json(body)).into_response()

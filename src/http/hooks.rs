@@ -28,30 +28,22 @@ pub async fn receive(
     let source = match source.parse::<SourceKind>() {
         Ok(kind) if kind != SourceKind::Slack => kind,
         _ => {
-            return Err(ApiError::NotFound(format!(
-                "unknown hook `{source}`: expected {HOOK_SOURCES}"
-            )));
+            return Err(ApiError::NotFound(format!("unknown hook `{source}`: expected {HOOK_SOURCES}")));
         }
     };
     if let Some(token) = &state.webhook_token {
         require_bearer(&headers, token)?;
     }
     let limit = state.services.settings.http.body_limit_bytes;
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > limit) {
         return Err(ApiError::TooLarge { limit });
     }
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::TooLarge { limit })?;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::TooLarge { limit })?;
     if !is_json(&headers) {
         return Err(ApiError::NotJson);
     }
-    let problem = intake::parse(source, &bytes, &state.services.settings.severity)
-        .map_err(ApiError::BadRequest)?;
+    let problem = intake::parse(source, &bytes, &state.services.settings.severity).map_err(ApiError::BadRequest)?;
     let ingested = correlate::ingest(&state.services, &problem, &bytes).await?;
     let body = json!({ "incident": ingested.incident.map(|i| i.to_string()), "outcome": ingested.outcome.as_str() });
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
@@ -62,11 +54,6 @@ fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let mime = value
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let mime = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod hooks;
+pub mod tickets;
 
 use std::sync::Arc;
 
@@ -27,6 +28,8 @@ pub struct HttpState {
     pub api_token: Option<Arc<SecretString>>,
     /// The base URL people and links use to reach this server.
     pub public_url: String,
+    /// The desk whose tickets `/api/tickets/*` serves.
+    pub desk: Arc<dyn crate::desk::Desk>,
 }
 
 /// All routes.
@@ -36,6 +39,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(api::healthz))
         .route("/api/incidents", get(api::list_incidents))
         .route("/api/incidents/{id}", get(api::get_incident))
+        .route("/api/tickets/{key}", get(tickets::get_ticket))
+        .route("/api/tickets/{key}/attachments/{name}", get(tickets::get_attachment))
         .fallback(error::not_found)
         .layer(TraceLayer::new_for_http())
         .with_state(state)

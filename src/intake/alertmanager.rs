@@ -55,25 +55,16 @@ pub fn parse(body: &[u8], severities: &SeverityMap) -> Result<Problem, IntakeErr
     if hook.version != "4" {
         return Err(IntakeError::new(
             "version",
-            format!(
-                "unsupported webhook version `{}`: expected \"4\"",
-                hook.version
-            ),
+            format!("unsupported webhook version `{}`: expected \"4\"", hook.version),
         ));
     }
-    let key = ProblemKey::new(&hook.group_key)
-        .ok_or_else(|| IntakeError::new("groupKey", "must not be empty"))?;
+    let key = ProblemKey::new(&hook.group_key).ok_or_else(|| IntakeError::new("groupKey", "must not be empty"))?;
     let mut alerts = Vec::with_capacity(hook.alerts.len());
     for (index, alert) in hook.alerts.iter().enumerate() {
         alerts.push(convert_alert(index, alert)?);
     }
     let severity = severity_of(&hook, severities);
-    let label = |name: &str| {
-        hook.common_labels
-            .get(name)
-            .or_else(|| hook.group_labels.get(name))
-            .cloned()
-    };
+    let label = |name: &str| hook.common_labels.get(name).or_else(|| hook.group_labels.get(name)).cloned();
     let alertname = label("alertname");
     let title = non_empty(hook.common_annotations.get("summary").cloned())
         .or_else(|| alerts.first().map(|a| a.summary.clone()))
@@ -115,10 +106,7 @@ fn convert_alert(index: usize, alert: &WebhookAlert) -> Result<Alert, IntakeErro
     let field = |name: &str| format!("alerts[{index}].{name}");
     let fingerprint = required_text(&field("fingerprint"), &alert.fingerprint)?;
     let summary = non_empty(alert.annotations.get("summary").cloned()).unwrap_or_else(|| {
-        let name = alert
-            .labels
-            .get("alertname")
-            .map_or("alert", String::as_str);
+        let name = alert.labels.get("alertname").map_or("alert", String::as_str);
         match alert.labels.get("instance") {
             Some(instance) => format!("{name} on {instance}"),
             None => name.to_owned(),
@@ -148,12 +136,7 @@ fn convert_alert(index: usize, alert: &WebhookAlert) -> Result<Alert, IntakeErro
 /// word the map does not know falls back to `severities.fallback` rather than refusing (and so
 /// losing) the delivery: Alertmanager drops what we answer with a 4xx.
 fn severity_of(hook: &Webhook, severities: &SeverityMap) -> Severity {
-    let lookup = |word: &String| {
-        severities
-            .alertmanager
-            .get(&word.to_ascii_lowercase())
-            .copied()
-    };
+    let lookup = |word: &String| severities.alertmanager.get(&word.to_ascii_lowercase()).copied();
     if let Some(word) = hook.common_labels.get("severity") {
         return lookup(word).unwrap_or(severities.fallback);
     }
@@ -174,26 +157,14 @@ mod tests {
     #[test]
     fn the_captured_firing_group_becomes_one_problem_with_two_alerts() {
         let problem = parse(FIRING.as_bytes(), &SeverityMap::default()).unwrap();
-        assert_eq!(
-            problem.key.as_str(),
-            "{}:{alertname=\"HighErrorRate\", service=\"checkout\"}"
-        );
+        assert_eq!(problem.key.as_str(), "{}:{alertname=\"HighErrorRate\", service=\"checkout\"}");
         assert_eq!(problem.severity, Severity::Sev1);
         assert_eq!(problem.service.as_deref(), Some("checkout"));
         assert_eq!(problem.title, "5xx rate above 5% on checkout");
         assert_eq!(problem.alerts.len(), 2);
-        assert_eq!(
-            problem.alerts[0].ends_at, None,
-            "Go's zero time is no end time"
-        );
-        assert_eq!(
-            problem.alerts[1].url, None,
-            "an empty generatorURL is no link"
-        );
-        assert_eq!(
-            problem.entities,
-            ["checkout-7d9f:8080", "checkout-a1b2:8080"]
-        );
+        assert_eq!(problem.alerts[0].ends_at, None, "Go's zero time is no end time");
+        assert_eq!(problem.alerts[1].url, None, "an empty generatorURL is no link");
+        assert_eq!(problem.entities, ["checkout-7d9f:8080", "checkout-a1b2:8080"]);
     }
 
     #[test]

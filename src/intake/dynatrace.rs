@@ -122,27 +122,19 @@ fn parse_tags(tags: &str) -> BTreeMap<String, String> {
 
 /// Evidence events of a Problems API v2 object: each merged event becomes one alert.
 fn evidence_alerts(details: Option<&Value>, status: AlertStatus) -> Vec<Alert> {
-    let Some(list) = details
-        .and_then(|d| d.get("evidenceDetails"))
-        .and_then(|e| e.get("details"))
-        .and_then(Value::as_array)
+    let Some(list) =
+        details.and_then(|d| d.get("evidenceDetails")).and_then(|e| e.get("details")).and_then(Value::as_array)
     else {
         return Vec::new();
     };
     list.iter()
         .filter_map(|evidence| {
             let text = |k: &str| evidence.get(k).and_then(Value::as_str).map(str::to_owned);
-            let entity = evidence
-                .pointer("/entity/entityId/id")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let entity = evidence.pointer("/entity/entityId/id").and_then(Value::as_str).unwrap_or_default();
             let name = text("displayName")?;
             let fingerprint = text("eventId").unwrap_or_else(|| format!("{name}@{entity}"));
             let entity_name = evidence.pointer("/entity/name").and_then(Value::as_str);
-            let ended = evidence
-                .get("endTime")
-                .and_then(Value::as_i64)
-                .is_some_and(|t| t > 0);
+            let ended = evidence.get("endTime").and_then(Value::as_i64).is_some_and(|t| t > 0);
             let millis = |k: &str| {
                 evidence
                     .get(k)
@@ -188,11 +180,6 @@ mod tests {
     #[test]
     fn unknown_states_are_refused_by_name() {
         let body = OPEN.replace("\"State\":\"OPEN\"", "\"State\":\"MAYBE\"");
-        assert_eq!(
-            parse(body.as_bytes(), &SeverityMap::default())
-                .unwrap_err()
-                .field,
-            "State"
-        );
+        assert_eq!(parse(body.as_bytes(), &SeverityMap::default()).unwrap_err().field, "State");
     }
 }

@@ -46,23 +46,17 @@ fn firing() -> Status {
 pub fn parse(body: &[u8], severities: &SeverityMap) -> Result<Problem, IntakeError> {
     let p: GenericProblem = from_json(body)?;
     let key_text = required_text("key", &p.key)?;
-    let key =
-        ProblemKey::new(&key_text).ok_or_else(|| IntakeError::new("key", "must not be empty"))?;
+    let key = ProblemKey::new(&key_text).ok_or_else(|| IntakeError::new("key", "must not be empty"))?;
     let title = required_text("title", &p.title)?;
     let severity = match p.severity.as_deref() {
         None => severities.fallback,
-        Some(word) => word
-            .parse::<Severity>()
-            .map_err(|e| IntakeError::new("severity", e.to_string()))?,
+        Some(word) => word.parse::<Severity>().map_err(|e| IntakeError::new("severity", e.to_string()))?,
     };
     let url = non_empty(p.url);
     if let Some(link) = &url
         && url::Url::parse(link).is_err()
     {
-        return Err(IntakeError::new(
-            "url",
-            format!("`{link}` is not an absolute URL"),
-        ));
+        return Err(IntakeError::new("url", format!("`{link}` is not an absolute URL")));
     }
     let (status, alert_status) = match p.status {
         Status::Firing => (ProblemStatus::Firing, AlertStatus::Firing),
@@ -98,15 +92,8 @@ mod tests {
 
     #[test]
     fn a_minimal_problem_needs_only_key_and_title() {
-        let problem = parse(
-            br#"{"key":"disk-db-1","title":"Disk full"}"#,
-            &SeverityMap::default(),
-        )
-        .unwrap();
-        assert_eq!(
-            (problem.status, problem.severity),
-            (ProblemStatus::Firing, Severity::Sev3)
-        );
+        let problem = parse(br#"{"key":"disk-db-1","title":"Disk full"}"#, &SeverityMap::default()).unwrap();
+        assert_eq!((problem.status, problem.severity), (ProblemStatus::Firing, Severity::Sev3));
     }
 
     #[test]

@@ -41,23 +41,16 @@ struct ProblemData {
 pub fn parse(body: &[u8], severities: &SeverityMap) -> Result<Problem, IntakeError> {
     let event: CloudEvent = from_json(body)?;
     if event.specversion != "1.0" {
-        return Err(IntakeError::new(
-            "specversion",
-            "expected CloudEvents \"1.0\"",
-        ));
+        return Err(IntakeError::new("specversion", "expected CloudEvents \"1.0\""));
     }
     if event.kind != PROBLEM_EVENT {
         return Err(IntakeError::new(
             "type",
-            format!(
-                "only `{PROBLEM_EVENT}` events are accepted, got `{}`",
-                event.kind
-            ),
+            format!("only `{PROBLEM_EVENT}` events are accepted, got `{}`", event.kind),
         ));
     }
     let context = required_text("shkeptncontext", &event.shkeptncontext)?;
-    let key = ProblemKey::new(&context)
-        .ok_or_else(|| IntakeError::new("shkeptncontext", "must not be empty"))?;
+    let key = ProblemKey::new(&context).ok_or_else(|| IntakeError::new("shkeptncontext", "must not be empty"))?;
     let data = event.data;
     let (status, alert_status) = match data.State.as_str() {
         "OPEN" => (ProblemStatus::Firing, AlertStatus::Firing),
@@ -116,11 +109,6 @@ mod tests {
     #[test]
     fn other_keptn_events_are_refused_by_type() {
         let body = OPEN.replace(PROBLEM_EVENT, "sh.keptn.event.action.triggered");
-        assert_eq!(
-            parse(body.as_bytes(), &SeverityMap::default())
-                .unwrap_err()
-                .field,
-            "type"
-        );
+        assert_eq!(parse(body.as_bytes(), &SeverityMap::default()).unwrap_err().field, "type");
     }
 }

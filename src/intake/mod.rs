@@ -25,10 +25,7 @@ pub struct IntakeError {
 impl IntakeError {
     /// An error about `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -46,8 +43,7 @@ pub struct SeverityMap {
 
 impl Default for SeverityMap {
     fn default() -> Self {
-        let words =
-            |pairs: &[(&str, Severity)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
+        let words = |pairs: &[(&str, Severity)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
         Self {
             alertmanager: words(&[
                 ("critical", Severity::Sev1),
@@ -70,71 +66,45 @@ impl Default for SeverityMap {
 }
 
 /// Parses a delivery from `source`.
-pub fn parse(
-    source: SourceKind,
-    body: &[u8],
-    severities: &SeverityMap,
-) -> Result<Problem, IntakeError> {
+pub fn parse(source: SourceKind, body: &[u8], severities: &SeverityMap) -> Result<Problem, IntakeError> {
     match source {
         SourceKind::Alertmanager => alertmanager::parse(body, severities),
         SourceKind::Dynatrace => dynatrace::parse(body, severities),
         SourceKind::Generic => generic::parse(body, severities),
         SourceKind::Keptn => keptn::parse(body, severities),
-        SourceKind::Slack => Err(IntakeError::new(
-            "source",
-            "slack incidents are declared with /incident declare",
-        )),
+        SourceKind::Slack => Err(IntakeError::new("source", "slack incidents are declared with /incident declare")),
     }
 }
 
 /// Deserializes `body` into `T`, turning serde's error into one that names the field.
 pub(crate) fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, IntakeError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(IntakeError::new(
-            "body",
-            "the body is empty: send a JSON object",
-        ));
+        return Err(IntakeError::new("body", "the body is empty: send a JSON object"));
     }
     // serde would read a struct from a JSON array too; a delivery is always an object.
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         let valid = serde_json::from_slice::<serde_json::Value>(body).is_ok();
-        let message = if valid {
-            "expected a JSON object"
-        } else {
-            "malformed JSON: expected a JSON object"
-        };
+        let message = if valid { "expected a JSON object" } else { "malformed JSON: expected a JSON object" };
         return Err(IntakeError::new("body", message));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        if matches!(
-            inner.classify(),
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
-        ) {
+        if matches!(inner.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof) {
             return IntakeError::new("body", format!("malformed JSON: {inner}"));
         }
         describe_data_error(&path, &inner)
     })?;
-    deserializer.end().map_err(|e| {
-        IntakeError::new("body", format!("malformed JSON: trailing characters ({e})"))
-    })?;
+    deserializer.end().map_err(|e| IntakeError::new("body", format!("malformed JSON: trailing characters ({e})")))?;
     Ok(value)
 }
 
 fn describe_data_error(path: &str, inner: &serde_json::Error) -> IntakeError {
     let message = strip_position(&inner.to_string());
     let at_root = path == "." || path.is_empty();
-    if let Some(name) = message
-        .strip_prefix("missing field `")
-        .and_then(|m| m.split('`').next())
-    {
-        let field = if at_root {
-            name.to_owned()
-        } else {
-            format!("{path}.{name}")
-        };
+    if let Some(name) = message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
+        let field = if at_root { name.to_owned() } else { format!("{path}.{name}") };
         return IntakeError::new(field, format!("is required ({message})"));
     }
     if at_root {
@@ -156,10 +126,7 @@ pub(crate) fn parse_time(field: &str, value: &str) -> Result<Option<Timestamp>, 
     if value.is_empty() || value.starts_with("0001-01-01T00:00:00") {
         return Ok(None);
     }
-    value
-        .parse::<Timestamp>()
-        .map(Some)
-        .map_err(|e| IntakeError::new(field, format!("expected an RFC 3339 time: {e}")))
+    value.parse::<Timestamp>().map(Some).map_err(|e| IntakeError::new(field, format!("expected an RFC 3339 time: {e}")))
 }
 
 /// Requires a non-blank string.
@@ -213,11 +180,7 @@ mod tests {
     #[test]
     fn go_zero_time_means_not_set_and_nanoseconds_parse() {
         assert_eq!(parse_time("t", "0001-01-01T00:00:00Z").unwrap(), None);
-        assert!(
-            parse_time("t", "2026-11-21T22:19:15.745620355Z")
-                .unwrap()
-                .is_some()
-        );
+        assert!(parse_time("t", "2026-11-21T22:19:15.745620355Z").unwrap().is_some());
         assert_eq!(parse_time("t", "yesterday").unwrap_err().field, "t");
     }
 }

@@ -20,26 +20,35 @@ use crate::store::{StoreError, StoreTx};
 /// Every kind of job warroom runs. The string form is stored; keep it stable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobKind {
-    /// Create the incident channel, invite on-call, post and pin the context message, open the ticket.
+    /// Create the incident channel and ticket, invite on-call, post and pin the context message.
     OpenWarRoom,
     /// Re-render the context message and topic from the incident's current state (coalescing).
     RenderWarRoom,
-    /// Post one update line into the incident's thread (payload: `text`).
+    /// Post one update into the incident's thread or channel (payload: `text`, `thread`).
     PostUpdate,
-    /// Carry out a resolution: summary, ticket close, archive (payload: none).
+    /// Carry out a resolution: summary, ticket comment and close, archive (payload: `round`).
     ResolveWarRoom,
     /// Open a `-r<k>` channel for a reopened incident and invite the same people.
     ReopenWarRoom,
+    /// Bring the ticket's fields in line with the incident (coalescing).
+    SyncTicket,
+    /// Add a comment to the ticket (payload: `author`, `text`, `public`).
+    TicketComment,
+    /// Answer a person through a `response_url` (payload: `response_url`, `text`).
+    Reply,
 }
 
 impl JobKind {
     /// Every kind, for dispatch tables and tests.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 8] = [
         Self::OpenWarRoom,
         Self::RenderWarRoom,
         Self::PostUpdate,
         Self::ResolveWarRoom,
         Self::ReopenWarRoom,
+        Self::SyncTicket,
+        Self::TicketComment,
+        Self::Reply,
     ];
 
     /// The stored name.
@@ -51,6 +60,9 @@ impl JobKind {
             Self::PostUpdate => "war_room.post_update",
             Self::ResolveWarRoom => "war_room.resolve",
             Self::ReopenWarRoom => "war_room.reopen",
+            Self::SyncTicket => "ticket.sync",
+            Self::TicketComment => "ticket.comment",
+            Self::Reply => "slack.reply",
         }
     }
 
@@ -66,45 +78,25 @@ pub mod new {
     use super::{IncidentId, JobKey, JobKind, NewJob, json};
 
     fn job(kind: JobKind, incident: IncidentId, payload: serde_json::Value, key: JobKey) -> NewJob {
-        NewJob {
-            kind: kind.as_str().to_owned(),
-            incident: Some(incident),
-            payload,
-            key,
-        }
+        NewJob { kind: kind.as_str().to_owned(), incident: Some(incident), payload, key }
     }
 
     /// Opens the war room once per incident.
     #[must_use]
     pub fn open_war_room(incident: IncidentId) -> NewJob {
-        job(
-            JobKind::OpenWarRoom,
-            incident,
-            json!({}),
-            JobKey::Once(format!("open:{incident}")),
-        )
+        job(JobKind::OpenWarRoom, incident, json!({}), JobKey::Once(format!("open:{incident}")))
     }
 
     /// Re-renders the war room; coalesces with any pending render.
     #[must_use]
     pub fn render_war_room(incident: IncidentId) -> NewJob {
-        job(
-            JobKind::RenderWarRoom,
-            incident,
-            json!({}),
-            JobKey::Coalesce(format!("render:{incident}")),
-        )
+        job(JobKind::RenderWarRoom, incident, json!({}), JobKey::Coalesce(format!("render:{incident}")))
     }
 
-    /// Posts `text` into the incident thread.
+    /// Posts `text` into the incident's thread (`in_thread`) or the channel.
     #[must_use]
-    pub fn post_update(incident: IncidentId, text: &str) -> NewJob {
-        job(
-            JobKind::PostUpdate,
-            incident,
-            json!({ "text": text }),
-            JobKey::None,
-        )
+    pub fn post_update(incident: IncidentId, text: &str, in_thread: bool) -> NewJob {
+        job(JobKind::PostUpdate, incident, json!({ "text": text, "thread": in_thread }), JobKey::None)
     }
 
     /// Carries out resolution number `round` (0 for the first, k after the k-th reopen).
@@ -127,6 +119,34 @@ pub mod new {
             json!({ "round": round }),
             JobKey::Once(format!("reopen:{incident}:{round}")),
         )
+    }
+
+    /// Brings the ticket in line with the incident; coalesces with any pending sync.
+    #[must_use]
+    pub fn sync_ticket(incident: IncidentId) -> NewJob {
+        job(JobKind::SyncTicket, incident, json!({}), JobKey::Coalesce(format!("ticket:{incident}")))
+    }
+
+    /// Adds a ticket comment once per `dedupe` key.
+    #[must_use]
+    pub fn ticket_comment(incident: IncidentId, author: &str, text: &str, public: bool, dedupe: &str) -> NewJob {
+        job(
+            JobKind::TicketComment,
+            incident,
+            json!({ "author": author, "text": text, "public": public, "dedupe": dedupe }),
+            JobKey::Once(format!("comment:{incident}:{dedupe}")),
+        )
+    }
+
+    /// Answers through a `response_url` (no incident: it runs on its own).
+    #[must_use]
+    pub fn reply(response_url: &str, text: &str) -> NewJob {
+        NewJob {
+            kind: JobKind::Reply.as_str().to_owned(),
+            incident: None,
+            payload: json!({ "response_url": response_url, "text": text }),
+            key: JobKey::None,
+        }
     }
 }
 

@@ -21,10 +21,7 @@ use crate::store::{Store, StoreError};
 pub enum JobError {
     /// Try again later; `retry_after` is the far side's wish (429 `Retry-After`), if it said one.
     #[error("{message}")]
-    Retry {
-        message: String,
-        retry_after: Option<Duration>,
-    },
+    Retry { message: String, retry_after: Option<Duration> },
     /// Retrying cannot help (the far side refused for good): mark the job dead now.
     #[error("{0}")]
     Permanent(String),
@@ -33,10 +30,7 @@ pub enum JobError {
 impl JobError {
     /// A transient failure with no retry-after.
     pub fn retry(message: impl Into<String>) -> Self {
-        Self::Retry {
-            message: message.into(),
-            retry_after: None,
-        }
+        Self::Retry { message: message.into(), retry_after: None }
     }
 }
 
@@ -102,14 +96,7 @@ impl Runner {
         settings: JobSettings,
         name: &str,
     ) -> Self {
-        Self {
-            store,
-            handler,
-            clock,
-            settings,
-            nudge: Nudge::default(),
-            name: name.to_owned(),
-        }
+        Self { store, handler, clock, settings, nudge: Nudge::default(), name: name.to_owned() }
     }
 
     /// A handle that wakes idle workers.
@@ -166,10 +153,7 @@ impl Runner {
         match self.store.next_due().await {
             Ok(Some(due)) => {
                 let until = due.duration_since(self.clock.now());
-                Duration::try_from(until)
-                    .unwrap_or(Duration::ZERO)
-                    .min(poll)
-                    .max(Duration::from_millis(1))
+                Duration::try_from(until).unwrap_or(Duration::ZERO).min(poll).max(Duration::from_millis(1))
             }
             _ => poll,
         }
@@ -177,11 +161,7 @@ impl Runner {
 
     /// Claims and runs one due job, if any.
     pub async fn step(&self, worker: &str) -> Result<Step, StoreError> {
-        let Some(job) = self
-            .store
-            .claim_job(worker, self.clock.now(), self.settings.lease)
-            .await?
-        else {
+        let Some(job) = self.store.claim_job(worker, self.clock.now(), self.settings.lease).await? else {
             return Ok(Step::Idle);
         };
         let span = info_span!("job", job.id = job.id, job.kind = %job.kind, incident.id = job.incident.map(|i| i.to_string()), job.attempt = job.attempts);
@@ -209,37 +189,20 @@ impl Runner {
             Err(JobError::Permanent(message)) => {
                 return self.bury(worker, &job, now, &message).await;
             }
-            Err(JobError::Retry {
-                message,
-                retry_after,
-            }) => (message, retry_after),
+            Err(JobError::Retry { message, retry_after }) => (message, retry_after),
         };
         if now >= job.deadline {
-            return self
-                .bury(
-                    worker,
-                    &job,
-                    now,
-                    &format!("retry budget spent; last error: {message}"),
-                )
-                .await;
+            return self.bury(worker, &job, now, &format!("retry budget spent; last error: {message}")).await;
         }
         let delay = retry_after.unwrap_or_else(|| self.backoff(job.attempts));
-        let run_after = now
-            .checked_add(SignedDuration::try_from(delay).unwrap_or(SignedDuration::MAX))
-            .unwrap_or(Timestamp::MAX);
+        let run_after =
+            now.checked_add(SignedDuration::try_from(delay).unwrap_or(SignedDuration::MAX)).unwrap_or(Timestamp::MAX);
         warn!(duration_ms, retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), error = %message, "job {} failed; will retry", job.kind);
-        Ok(
-            if self
-                .store
-                .retry_job(job.id, worker, run_after, &message)
-                .await?
-            {
-                Step::Retried
-            } else {
-                Step::LostLease
-            },
-        )
+        Ok(if self.store.retry_job(job.id, worker, run_after, &message).await? {
+            Step::Retried
+        } else {
+            Step::LostLease
+        })
     }
 
     /// Renews the lease every third of its length; returns only if the lease was lost.
@@ -250,17 +213,12 @@ impl Runner {
             let until = self
                 .clock
                 .now()
-                .checked_add(
-                    SignedDuration::try_from(self.settings.lease).unwrap_or(SignedDuration::MAX),
-                )
+                .checked_add(SignedDuration::try_from(self.settings.lease).unwrap_or(SignedDuration::MAX))
                 .unwrap_or(Timestamp::MAX);
             match self.store.extend_lease(job.id, worker, until).await {
                 Ok(true) => {}
                 Ok(false) => {
-                    warn!(
-                        "lost the lease of job {}; another worker owns it now",
-                        job.kind
-                    );
+                    warn!("lost the lease of job {}; another worker owns it now", job.kind);
                     return;
                 }
                 Err(e) => warn!(error = %e, "could not renew the lease of job {}", job.kind),
@@ -268,28 +226,15 @@ impl Runner {
         }
     }
 
-    async fn bury(
-        &self,
-        worker: &str,
-        job: &Job,
-        now: Timestamp,
-        message: &str,
-    ) -> Result<Step, StoreError> {
+    async fn bury(&self, worker: &str, job: &Job, now: Timestamp, message: &str) -> Result<Step, StoreError> {
         if !self.store.bury_job(job.id, worker, now, message).await? {
             return Ok(Step::LostLease);
         }
         error!(error = %message, "job {} is dead after {} attempt(s)", job.kind, job.attempts);
         if let Some(incident) = job.incident {
             let mut tx = self.store.begin().await?;
-            let text = format!(
-                "could not complete `{}` after {} attempt(s): {message}",
-                job.kind, job.attempts
-            );
-            tx.add_timeline(
-                incident,
-                &[TimelineEvent::new(now, "job_dead", Actor::Warroom, text)],
-            )
-            .await?;
+            let text = format!("could not complete `{}` after {} attempt(s): {message}", job.kind, job.attempts);
+            tx.add_timeline(incident, &[TimelineEvent::new(now, "job_dead", Actor::Warroom, text)]).await?;
             tx.commit().await?;
         }
         self.handler.on_dead(job, message).await;
@@ -300,11 +245,7 @@ impl Runner {
     /// after an outage do not arrive in lockstep.
     fn backoff(&self, attempts: u32) -> Duration {
         let exponent = attempts.saturating_sub(1).min(30);
-        let base = self
-            .settings
-            .backoff_initial
-            .saturating_mul(1 << exponent)
-            .min(self.settings.backoff_max);
+        let base = self.settings.backoff_initial.saturating_mul(1 << exponent).min(self.settings.backoff_max);
         let jitter = rand::random::<f64>() * 0.1;
         base.mul_f64(1.0 - jitter)
     }

@@ -71,9 +71,7 @@ impl FromStr for PersonRef {
         } else if is_email(s) {
             Ok(PersonRef::Email(s.to_owned()))
         } else {
-            Err(ParsePersonRefError {
-                input: s.to_owned(),
-            })
+            Err(ParsePersonRefError { input: s.to_owned() })
         }
     }
 }
@@ -107,9 +105,7 @@ pub(crate) fn is_slack_id(s: &str, prefixes: &[u8]) -> bool {
         [first, rest @ ..] => {
             prefixes.contains(first)
                 && rest.len() >= 2
-                && rest
-                    .iter()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+                && rest.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         }
         [] => false,
     }
@@ -170,11 +166,7 @@ impl Service<'_> {
             Some(name) => name.to_owned(),
             None if self.labels.is_empty() => "(unnamed service without labels)".to_owned(),
             None => {
-                let labels: Vec<String> = self
-                    .labels
-                    .iter()
-                    .map(|(key, value)| format!("{key}={value}"))
-                    .collect();
+                let labels: Vec<String> = self.labels.iter().map(|(key, value)| format!("{key}={value}")).collect();
                 format!("(unnamed service with labels {})", labels.join(", "))
             }
         }
@@ -185,11 +177,7 @@ impl Service<'_> {
 #[async_trait::async_trait]
 pub trait OnCall: Send + Sync {
     /// Returns who is on call for `service` at the instant `at`.
-    async fn on_call(
-        &self,
-        service: Service<'_>,
-        at: jiff::Timestamp,
-    ) -> Result<OnCallAnswer, OnCallError>;
+    async fn on_call(&self, service: Service<'_>, at: jiff::Timestamp) -> Result<OnCallAnswer, OnCallError>;
 }
 
 /// The ways an on-call lookup can fail.
@@ -227,10 +215,7 @@ mod tests {
             ("U01", slack("U01")),
             ("a@b.c", email("a@b.c")),
             ("bob@example.com", email("bob@example.com")),
-            (
-                "first.last+oncall@mail.example.org",
-                email("first.last+oncall@mail.example.org"),
-            ),
+            ("first.last+oncall@mail.example.org", email("first.last+oncall@mail.example.org")),
             ("U0", Err(())),
             ("u012abc", Err(())),
             ("U012abc", Err(())),
@@ -255,28 +240,18 @@ mod tests {
     #[test]
     fn a_person_ref_parse_error_says_what_was_expected() {
         let error = "bob".parse::<PersonRef>().unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "expected a Slack user id (U…) or an email"
-        );
+        assert_eq!(error.to_string(), "expected a Slack user id (U…) or an email");
         assert_eq!(error.input(), "bob");
     }
 
     #[test]
     fn person_refs_round_trip_through_serde_as_plain_strings() {
-        let people: Vec<PersonRef> =
-            serde_json::from_str(r#"["U01AAAA", "bob@example.com"]"#).unwrap();
+        let people: Vec<PersonRef> = serde_json::from_str(r#"["U01AAAA", "bob@example.com"]"#).unwrap();
         assert_eq!(
             people,
-            vec![
-                PersonRef::SlackId("U01AAAA".to_owned()),
-                PersonRef::Email("bob@example.com".to_owned()),
-            ]
+            vec![PersonRef::SlackId("U01AAAA".to_owned()), PersonRef::Email("bob@example.com".to_owned()),]
         );
-        assert_eq!(
-            serde_json::to_string(&people).unwrap(),
-            r#"["U01AAAA","bob@example.com"]"#
-        );
+        assert_eq!(serde_json::to_string(&people).unwrap(), r#"["U01AAAA","bob@example.com"]"#);
         assert!(serde_json::from_str::<PersonRef>(r#""bob""#).is_err());
     }
 

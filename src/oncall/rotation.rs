@@ -90,11 +90,7 @@ impl Route {
             Some(name) => service.name == Some(name.as_str()),
             None => true,
         };
-        service_matches
-            && self
-                .labels
-                .iter()
-                .all(|(key, value)| service.labels.get(key) == Some(value))
+        service_matches && self.labels.iter().all(|(key, value)| service.labels.get(key) == Some(value))
     }
 }
 
@@ -153,13 +149,7 @@ impl Rotation {
         let (primary, index) = self.who(at)?;
         let next = self.next_shift(at, &primary)?;
         let escalation = self.escalation_after(index, &primary);
-        Ok(OnCallAnswer {
-            team: self.name.clone(),
-            primary,
-            next,
-            lead_group: self.lead_group.clone(),
-            escalation,
-        })
+        Ok(OnCallAnswer { team: self.name.clone(), primary, next, lead_group: self.lead_group.clone(), escalation })
     }
 
     /// Returns the people on call at `at` and the rotation index of the regular shift.
@@ -175,10 +165,7 @@ impl Rotation {
     /// Returns the override in force at `at`: among those covering it, the one that started
     /// last, so a short override inside a longer one wins; on a tie, the one listed last.
     fn override_at(&self, at: Timestamp) -> Option<&Override> {
-        self.overrides
-            .iter()
-            .filter(|over| over.covers(at))
-            .max_by_key(|over| over.start)
+        self.overrides.iter().filter(|over| over.covers(at)).max_by_key(|over| over.start)
     }
 
     /// Returns the position in `members` of shift number `shift`.
@@ -197,13 +184,8 @@ impl Rotation {
         let days = n
             .checked_mul(self.handoff.period_days())
             .ok_or_else(|| self.arithmetic_error("the hand-off number is out of range"))?;
-        let span = Span::new()
-            .try_days(days)
-            .map_err(|e| self.arithmetic_error(e))?;
-        let date = self
-            .first_handoff
-            .checked_add(span)
-            .map_err(|e| self.arithmetic_error(e))?;
+        let span = Span::new().try_days(days).map_err(|e| self.arithmetic_error(e))?;
+        let date = self.first_handoff.checked_add(span).map_err(|e| self.arithmetic_error(e))?;
         let zoned = date
             .to_datetime(self.handoff.time())
             .to_zoned(self.time_zone.clone())
@@ -219,11 +201,7 @@ impl Rotation {
             return Ok(0);
         }
         let local_date = at.to_zoned(self.time_zone.clone()).date();
-        let days = self
-            .first_handoff
-            .until(local_date)
-            .map_err(|e| self.arithmetic_error(e))?
-            .get_days();
+        let days = self.first_handoff.until(local_date).map_err(|e| self.arithmetic_error(e))?.get_days();
         // A first guess from the local date; daylight saving changes can move a hand-off
         // instant across a date boundary only in odd zones, so correct the guess by comparing
         // instants. Hand-off instants never decrease, so a few steps always suffice.
@@ -260,11 +238,7 @@ impl Rotation {
     /// Returns the next shift after `at`: the first boundary at which someone other than
     /// `current` is on call. When nobody else ever is (a one-person rotation without
     /// overrides), it is the next boundary with the same person.
-    fn next_shift(
-        &self,
-        at: Timestamp,
-        current: &[PersonRef],
-    ) -> Result<Option<Shift>, OnCallError> {
+    fn next_shift(&self, at: Timestamp, current: &[PersonRef]) -> Result<Option<Shift>, OnCallError> {
         let first = self.next_boundary(at)?;
         let mut boundary = first;
         // Each boundary is a hand-off or an override edge; after this many of them, someone
@@ -273,18 +247,12 @@ impl Rotation {
         for _ in 0..limit {
             let (people, _) = self.who(boundary)?;
             if people != current {
-                return Ok(Some(Shift {
-                    people,
-                    starts_at: boundary,
-                }));
+                return Ok(Some(Shift { people, starts_at: boundary }));
             }
             boundary = self.next_boundary(boundary)?;
         }
         let (people, _) = self.who(first)?;
-        Ok(Some(Shift {
-            people,
-            starts_at: first,
-        }))
+        Ok(Some(Shift { people, starts_at: first }))
     }
 
     /// Returns the escalation level after the regular member at `index`: the next member in
@@ -365,16 +333,10 @@ impl BuiltinRotation {
     /// The service is routed to a team (see [`Rotations::route`]) and the team's rotation
     /// answers (see [`Rotation::on_call_at`]). Fails with [`OnCallError::NoTeam`] when no route
     /// matches and no default team is configured.
-    pub fn on_call_at(
-        &self,
-        service: Service<'_>,
-        at: Timestamp,
-    ) -> Result<OnCallAnswer, OnCallError> {
+    pub fn on_call_at(&self, service: Service<'_>, at: Timestamp) -> Result<OnCallAnswer, OnCallError> {
         self.rotations
             .route(&service)
-            .ok_or_else(|| OnCallError::NoTeam {
-                service: service.describe(),
-            })?
+            .ok_or_else(|| OnCallError::NoTeam { service: service.describe() })?
             .on_call_at(at)
     }
 }
@@ -387,11 +349,7 @@ impl From<Rotations> for BuiltinRotation {
 
 #[async_trait::async_trait]
 impl OnCall for BuiltinRotation {
-    async fn on_call(
-        &self,
-        service: Service<'_>,
-        at: Timestamp,
-    ) -> Result<OnCallAnswer, OnCallError> {
+    async fn on_call(&self, service: Service<'_>, at: Timestamp) -> Result<OnCallAnswer, OnCallError> {
         self.on_call_at(service, at)
     }
 }
@@ -409,17 +367,13 @@ mod tests {
 
     /// Builds the provider from an `[oncall]` config written in TOML.
     fn provider(toml: &str) -> BuiltinRotation {
-        let settings = toml::from_str::<Config>(toml)
-            .expect("the test config deserializes")
-            .oncall;
+        let settings = toml::from_str::<Config>(toml).expect("the test config deserializes").oncall;
         BuiltinRotation::new(settings.build().expect("the test config is valid"))
     }
 
     /// Builds a provider with one team, `team`, as the default team.
     fn team(team: &str) -> BuiltinRotation {
-        provider(&format!(
-            "[oncall]\ndefault_team = \"team\"\n[[oncall.teams]]\nname = \"team\"\n{team}"
-        ))
+        provider(&format!("[oncall]\ndefault_team = \"team\"\n[[oncall.teams]]\nname = \"team\"\n{team}"))
     }
 
     fn instant(s: &str) -> Timestamp {
@@ -433,15 +387,7 @@ mod tests {
     /// Asks the provider about an unnamed, unlabelled service, which goes to the default team.
     fn ask(provider: &BuiltinRotation, at: &str) -> OnCallAnswer {
         let labels = BTreeMap::new();
-        provider
-            .on_call_at(
-                Service {
-                    name: None,
-                    labels: &labels,
-                },
-                instant(at),
-            )
-            .expect("the lookup succeeds")
+        provider.on_call_at(Service { name: None, labels: &labels }, instant(at)).expect("the lookup succeeds")
     }
 
     /// Asserts who is on call at each instant and when and to whom the pager goes next.
@@ -452,10 +398,7 @@ mod tests {
             assert_eq!(answer.primary, [person(primary)], "primary at {at}");
             assert_eq!(
                 answer.next,
-                Some(Shift {
-                    people: vec![person(next_person)],
-                    starts_at: instant(next_at),
-                }),
+                Some(Shift { people: vec![person(next_person)], starts_at: instant(next_at) }),
                 "next shift after {at}"
             );
         }
@@ -514,14 +457,8 @@ mod tests {
     fn the_handoff_instant_itself_belongs_to_the_new_shift() {
         // 09:00 in Berlin in January is 08:00Z.
         let provider = team(&format!("timezone = \"Europe/Berlin\"\n{DAILY_UTC}"));
-        assert_eq!(
-            ask(&provider, "2026-01-06T07:59:59.999999999Z").primary,
-            [person("U0000A")]
-        );
-        assert_eq!(
-            ask(&provider, "2026-01-06T08:00:00Z").primary,
-            [person("U0000B")]
-        );
+        assert_eq!(ask(&provider, "2026-01-06T07:59:59.999999999Z").primary, [person("U0000A")]);
+        assert_eq!(ask(&provider, "2026-01-06T08:00:00Z").primary, [person("U0000B")]);
     }
 
     #[test]
@@ -549,10 +486,7 @@ mod tests {
         ];
         assert_shifts(&weekly, &cases);
         let labels = BTreeMap::new();
-        let service = Service {
-            name: None,
-            labels: &labels,
-        };
+        let service = Service { name: None, labels: &labels };
         assert!(daily.on_call_at(service, Timestamp::MIN).is_ok());
     }
 
@@ -688,8 +622,7 @@ mod tests {
     }
 
     #[test]
-    fn an_override_across_a_handoff_lasts_until_its_end_and_then_the_new_regular_person_takes_over()
-    {
+    fn an_override_across_a_handoff_lasts_until_its_end_and_then_the_new_regular_person_takes_over() {
         let provider = team(
             r#"
             members = ["U0000A", "U0000B", "U0000C"]
@@ -735,17 +668,13 @@ mod tests {
     }
 
     #[test]
-    fn a_one_person_rotation_has_the_same_person_next_at_the_next_handoff_and_nobody_to_escalate_to()
-     {
+    fn a_one_person_rotation_has_the_same_person_next_at_the_next_handoff_and_nobody_to_escalate_to() {
         let provider = team(r#"members = ["U0000A"]"#);
         let answer = ask(&provider, "2026-02-04T00:00:00Z");
         assert_eq!(answer.primary, [person("U0000A")]);
         assert_eq!(
             answer.next,
-            Some(Shift {
-                people: vec![person("U0000A")],
-                starts_at: instant("2026-02-09T09:00:00Z"),
-            })
+            Some(Shift { people: vec![person("U0000A")], starts_at: instant("2026-02-09T09:00:00Z") })
         );
         assert_eq!(answer.escalation, []);
     }
@@ -792,10 +721,7 @@ mod tests {
         assert_eq!(answer.team, "team");
         assert_eq!(answer.lead_group.as_deref(), Some("S0LEADS"));
         assert_eq!(answer.escalation, [person("U0000A")]);
-        assert_eq!(
-            ask(&team(DAILY_UTC), "2026-12-25T12:00:00Z").lead_group,
-            None
-        );
+        assert_eq!(ask(&team(DAILY_UTC), "2026-12-25T12:00:00Z").lead_group, None);
     }
 
     /// Labels of a service, as written in a test table.
@@ -855,18 +781,10 @@ mod tests {
             (None, &[], "platform"),
         ];
         for (name, labels, team) in cases {
-            let labels: BTreeMap<String, String> = labels
-                .iter()
-                .map(|&(key, value)| (key.to_owned(), value.to_owned()))
-                .collect();
+            let labels: BTreeMap<String, String> =
+                labels.iter().map(|&(key, value)| (key.to_owned(), value.to_owned())).collect();
             let answer = provider
-                .on_call_at(
-                    Service {
-                        name,
-                        labels: &labels,
-                    },
-                    instant("2026-05-01T12:00:00Z"),
-                )
+                .on_call_at(Service { name, labels: &labels }, instant("2026-05-01T12:00:00Z"))
                 .expect("every service has a team");
             assert_eq!(answer.team, team, "{name:?} with {labels:?}");
         }
@@ -876,35 +794,15 @@ mod tests {
     fn without_a_matching_route_or_a_default_team_the_lookup_fails_with_no_team() {
         let provider = provider(&ROUTED.replace("default_team = \"platform\"", ""));
         let labels = BTreeMap::from([("team".to_owned(), "search".to_owned())]);
-        let cases = [
-            (Some("search"), "search"),
-            (None, "(unnamed service with labels team=search)"),
-        ];
+        let cases = [(Some("search"), "search"), (None, "(unnamed service with labels team=search)")];
         for (name, described) in cases {
-            let error = provider
-                .on_call_at(
-                    Service {
-                        name,
-                        labels: &labels,
-                    },
-                    instant("2026-05-01T12:00:00Z"),
-                )
-                .unwrap_err();
-            assert_eq!(
-                error,
-                OnCallError::NoTeam {
-                    service: described.to_owned()
-                }
-            );
+            let error =
+                provider.on_call_at(Service { name, labels: &labels }, instant("2026-05-01T12:00:00Z")).unwrap_err();
+            assert_eq!(error, OnCallError::NoTeam { service: described.to_owned() });
         }
         let labels = BTreeMap::new();
-        let empty = BuiltinRotation::default().on_call_at(
-            Service {
-                name: Some("checkout"),
-                labels: &labels,
-            },
-            instant("2026-05-01T12:00:00Z"),
-        );
+        let empty = BuiltinRotation::default()
+            .on_call_at(Service { name: Some("checkout"), labels: &labels }, instant("2026-05-01T12:00:00Z"));
         assert_eq!(
             empty.unwrap_err().to_string(),
             "no on-call team for service checkout: no route matches and no default team is set"
@@ -921,22 +819,9 @@ mod tests {
             "#,
         );
         let labels = BTreeMap::new();
-        let result = provider.on_call_at(
-            Service {
-                name: None,
-                labels: &labels,
-            },
-            Timestamp::MAX,
-        );
+        let result = provider.on_call_at(Service { name: None, labels: &labels }, Timestamp::MAX);
         assert!(
-            matches!(
-                result,
-                Err(OnCallError::Provider {
-                    provider: "builtin",
-                    retry_after: None,
-                    ..
-                })
-            ),
+            matches!(result, Err(OnCallError::Provider { provider: "builtin", retry_after: None, .. })),
             "{result:?}"
         );
     }
@@ -945,15 +830,9 @@ mod tests {
     async fn the_async_trait_method_answers_like_the_synchronous_one() {
         let provider = team(WITH_OVERRIDE);
         let labels = BTreeMap::new();
-        let service = Service {
-            name: Some("anything"),
-            labels: &labels,
-        };
+        let service = Service { name: Some("anything"), labels: &labels };
         let at = instant("2026-12-25T12:00:00Z");
         let on_call: &dyn OnCall = &provider;
-        assert_eq!(
-            on_call.on_call(service, at).await,
-            provider.on_call_at(service, at)
-        );
+        assert_eq!(on_call.on_call(service, at).await, provider.on_call_at(service, at));
     }
 }

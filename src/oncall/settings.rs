@@ -157,10 +157,7 @@ struct Issues(Vec<SettingsIssue>);
 impl Issues {
     /// Records that `field` has the problem `message`.
     fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(SettingsIssue {
-            field: field.into(),
-            message: message.into(),
-        });
+        self.0.push(SettingsIssue { field: field.into(), message: message.into() });
     }
 
     /// Returns the parsed value, or records the error at `field` and returns `None`.
@@ -187,34 +184,20 @@ impl OnCallSettings {
         for (index, team) in self.teams.iter().enumerate() {
             team_index.entry(team.name.as_str()).or_insert(index);
         }
-        let resolve_team = |name: &str| {
-            team_index
-                .get(name)
-                .copied()
-                .ok_or_else(|| unknown_team(name, &self.teams))
-        };
+        let resolve_team = |name: &str| team_index.get(name).copied().ok_or_else(|| unknown_team(name, &self.teams));
 
-        let default_team = self
-            .default_team
-            .as_deref()
-            .and_then(|name| issues.check("oncall.default_team", resolve_team(name)));
+        let default_team =
+            self.default_team.as_deref().and_then(|name| issues.check("oncall.default_team", resolve_team(name)));
 
         let mut teams = Vec::with_capacity(self.teams.len());
         for (index, team) in self.teams.iter().enumerate() {
             let path = format!("oncall.teams[{index}]");
             if team.name.trim().is_empty() {
                 issues.push(format!("{path}.name"), "must not be empty");
-            } else if let Some(first) = team_index
-                .get(team.name.as_str())
-                .copied()
-                .filter(|&first| first != index)
-            {
+            } else if let Some(first) = team_index.get(team.name.as_str()).copied().filter(|&first| first != index) {
                 issues.push(
                     format!("{path}.name"),
-                    format!(
-                        "duplicate team name {:?}; oncall.teams[{first}] already uses it",
-                        team.name
-                    ),
+                    format!("duplicate team name {:?}; oncall.teams[{first}] already uses it", team.name),
                 );
             }
             if let Some(rotation) = team.build(&path, &mut issues) {
@@ -239,23 +222,11 @@ impl OnCallSettings {
             }
             let team = issues.check(&format!("{path}.team"), resolve_team(&route.team));
             if let (Some(team), true) = (team, complete) {
-                routes.push(Route {
-                    service: route.service.clone(),
-                    labels: route.label.clone(),
-                    team,
-                });
+                routes.push(Route { service: route.service.clone(), labels: route.label.clone(), team });
             }
         }
 
-        if issues.0.is_empty() {
-            Ok(Rotations {
-                teams,
-                routes,
-                default_team,
-            })
-        } else {
-            Err(issues.0)
-        }
+        if issues.0.is_empty() { Ok(Rotations { teams, routes, default_team }) } else { Err(issues.0) }
     }
 }
 
@@ -267,18 +238,15 @@ impl TeamSettings {
 
         let members_path = format!("{path}.members");
         if self.members.is_empty() {
-            issues.push(
-                members_path.as_str(),
-                "must list at least one Slack user id or email",
-            );
+            issues.push(members_path.as_str(), "must list at least one Slack user id or email");
         }
         let members: Vec<PersonRef> = self
             .members
             .iter()
             .filter_map(|member| {
-                let parsed = member.parse::<PersonRef>().map_err(|_| {
-                    format!("expected a list of Slack user ids or emails; {member:?} is neither")
-                });
+                let parsed = member
+                    .parse::<PersonRef>()
+                    .map_err(|_| format!("expected a list of Slack user ids or emails; {member:?} is neither"));
                 issues.check(&members_path, parsed)
             })
             .collect();
@@ -286,10 +254,7 @@ impl TeamSettings {
         let time_zone = issues.check(
             &format!("{path}.timezone"),
             TimeZone::get(&self.timezone).map_err(|_| {
-                format!(
-                    "unknown time zone {:?}; expected an IANA name like \"Europe/Berlin\"",
-                    self.timezone
-                )
+                format!("unknown time zone {:?}; expected an IANA name like \"Europe/Berlin\"", self.timezone)
             }),
         );
         let weekly = issues.check(
@@ -297,30 +262,20 @@ impl TeamSettings {
             match self.handoff.to_ascii_lowercase().as_str() {
                 "daily" => Ok(false),
                 "weekly" => Ok(true),
-                _ => Err(format!(
-                    "expected \"daily\" or \"weekly\", got {:?}",
-                    self.handoff
-                )),
+                _ => Err(format!("expected \"daily\" or \"weekly\", got {:?}", self.handoff)),
             },
         );
-        let time = issues.check(
-            &format!("{path}.handoff_time"),
-            parse_time(&self.handoff_time),
-        );
+        let time = issues.check(&format!("{path}.handoff_time"), parse_time(&self.handoff_time));
         let day = issues.check(
             &format!("{path}.handoff_day"),
-            self.handoff_day
-                .as_deref()
-                .map_or(Ok(Weekday::Monday), parse_weekday),
+            self.handoff_day.as_deref().map_or(Ok(Weekday::Monday), parse_weekday),
         );
         let rotation_start_path = format!("{path}.rotation_start");
         let rotation_start = issues.check(&rotation_start_path, parse_date(&self.rotation_start));
         let lead_group = match &self.lead_group {
             Some(group) if !super::is_slack_id(group, b"S") => {
-                issues.push(
-                    format!("{path}.lead_group"),
-                    format!("expected a Slack user group id (S…), got {group:?}"),
-                );
+                issues
+                    .push(format!("{path}.lead_group"), format!("expected a Slack user group id (S…), got {group:?}"));
                 None
             }
             other => other.clone(),
@@ -330,13 +285,7 @@ impl TeamSettings {
             .overrides
             .iter()
             .enumerate()
-            .filter_map(|(index, over)| {
-                over.build(
-                    &format!("{path}.overrides[{index}]"),
-                    time_zone.as_ref(),
-                    issues,
-                )
-            })
+            .filter_map(|(index, over)| over.build(&format!("{path}.overrides[{index}]"), time_zone.as_ref(), issues))
             .collect();
 
         let (Some(time_zone), Some(weekly), Some(time), Some(day), Some(rotation_start)) =
@@ -344,62 +293,36 @@ impl TeamSettings {
         else {
             return None;
         };
-        let handoff = if weekly {
-            Handoff::Weekly { day, at: time }
-        } else {
-            Handoff::Daily { at: time }
-        };
-        let first_handoff = issues.check(
-            &rotation_start_path,
-            first_handoff(rotation_start, handoff, &time_zone),
-        )?;
+        let handoff = if weekly { Handoff::Weekly { day, at: time } } else { Handoff::Daily { at: time } };
+        let first_handoff = issues.check(&rotation_start_path, first_handoff(rotation_start, handoff, &time_zone))?;
 
         if issues.0.len() > before {
             return None;
         }
-        Some(Rotation {
-            name: self.name.clone(),
-            members,
-            time_zone,
-            handoff,
-            first_handoff,
-            lead_group,
-            overrides,
-        })
+        Some(Rotation { name: self.name.clone(), members, time_zone, handoff, first_handoff, lead_group, overrides })
     }
 }
 
 impl OverrideSettings {
     /// Parses the override, recording every problem under `path`. The local date-times are
     /// placed in `time_zone`, when the team's time zone is valid.
-    fn build(
-        &self,
-        path: &str,
-        time_zone: Option<&TimeZone>,
-        issues: &mut Issues,
-    ) -> Option<Override> {
+    fn build(&self, path: &str, time_zone: Option<&TimeZone>, issues: &mut Issues) -> Option<Override> {
         let start_path = format!("{path}.start");
         let end_path = format!("{path}.end");
         let start = issues.check(&start_path, parse_local_datetime(&self.start));
         let end = issues.check(&end_path, parse_local_datetime(&self.end));
         let in_order = match (start, end) {
             (Some(start), Some(end)) if end <= start => {
-                issues.push(
-                    end_path.as_str(),
-                    format!("must be after the override's start {:?}", self.start),
-                );
+                issues.push(end_path.as_str(), format!("must be after the override's start {:?}", self.start));
                 false
             }
             _ => true,
         };
         let user = issues.check(
             &format!("{path}.user"),
-            self.user.parse::<PersonRef>().map_err(|_| {
-                format!(
-                    "expected a Slack user id (U…) or an email, got {:?}",
-                    self.user
-                )
-            }),
+            self.user
+                .parse::<PersonRef>()
+                .map_err(|_| format!("expected a Slack user id (U…) or an email, got {:?}", self.user)),
         );
         let (start, end, user, time_zone) = (start?, end?, user?, time_zone?);
         if !in_order {
@@ -441,10 +364,7 @@ fn unknown_team(name: &str, teams: &[TeamSettings]) -> String {
     if names.is_empty() {
         format!("unknown team {name:?}; no teams are configured")
     } else {
-        format!(
-            "unknown team {name:?}; configured teams are {}",
-            names.join(", ")
-        )
+        format!("unknown team {name:?}; configured teams are {}", names.join(", "))
     }
 }
 
@@ -475,17 +395,12 @@ fn parse_date(s: &str) -> Result<Date, String> {
 /// Parses a local date-time such as `2026-12-24T09:00`, or a date such as `2026-12-24` meaning
 /// midnight at its start.
 fn parse_local_datetime(s: &str) -> Result<DateTime, String> {
-    let error = || {
-        format!(
-            "expected a local date-time like \"2026-12-24T09:00\" or a date like \"2026-12-24\", got {s:?}"
-        )
-    };
+    let error =
+        || format!("expected a local date-time like \"2026-12-24T09:00\" or a date like \"2026-12-24\", got {s:?}");
     match s.split_once(['T', 't', ' ']) {
         Some((_, time)) if has_offset(time) => Err(error()),
         Some(_) => s.parse::<DateTime>().map_err(|_| error()),
-        None => parse_date(s)
-            .map(|date| date.to_datetime(Time::midnight()))
-            .map_err(|_| error()),
+        None => parse_date(s).map(|date| date.to_datetime(Time::midnight())).map_err(|_| error()),
     }
 }
 
@@ -500,9 +415,7 @@ fn parse_weekday(s: &str) -> Result<Weekday, String> {
         "saturday" | "sat" => Weekday::Saturday,
         "sunday" | "sun" => Weekday::Sunday,
         _ => {
-            return Err(format!(
-                "expected a day of the week like \"monday\", got {s:?}"
-            ));
+            return Err(format!("expected a day of the week like \"monday\", got {s:?}"));
         }
     };
     Ok(day)
@@ -511,22 +424,14 @@ fn parse_weekday(s: &str) -> Result<Weekday, String> {
 /// Returns the local date of the first hand-off: `rotation_start` itself for a daily rotation,
 /// the first hand-off day on or after it for a weekly one. Fails if that hand-off cannot be
 /// placed in time, which only happens at the ends of the supported date range.
-fn first_handoff(
-    rotation_start: Date,
-    handoff: Handoff,
-    time_zone: &TimeZone,
-) -> Result<Date, String> {
+fn first_handoff(rotation_start: Date, handoff: Handoff, time_zone: &TimeZone) -> Result<Date, String> {
     let offset = match handoff {
         Handoff::Daily { .. } => 0,
         Handoff::Weekly { day, .. } => day.since(rotation_start.weekday()),
     };
     let error = |e: jiff::Error| format!("the first hand-off cannot be placed in time: {e}");
-    let date = rotation_start
-        .checked_add(Span::new().days(offset))
-        .map_err(error)?;
-    date.to_datetime(handoff.time())
-        .to_zoned(time_zone.clone())
-        .map_err(error)?;
+    let date = rotation_start.checked_add(Span::new().days(offset)).map_err(error)?;
+    date.to_datetime(handoff.time()).to_zoned(time_zone.clone()).map_err(error)?;
     Ok(date)
 }
 
@@ -543,16 +448,11 @@ mod tests {
     }
 
     fn settings(toml: &str) -> OnCallSettings {
-        toml::from_str::<Config>(toml)
-            .expect("the test config deserializes")
-            .oncall
+        toml::from_str::<Config>(toml).expect("the test config deserializes").oncall
     }
 
     fn issue(field: &str, message: &str) -> SettingsIssue {
-        SettingsIssue {
-            field: field.to_owned(),
-            message: message.to_owned(),
-        }
+        SettingsIssue { field: field.to_owned(), message: message.to_owned() }
     }
 
     const EXAMPLE: &str = r#"
@@ -608,13 +508,7 @@ mod tests {
             ]
         );
         assert_eq!(platform.time_zone().iana_name(), Some("Europe/Berlin"));
-        assert_eq!(
-            platform.handoff(),
-            Handoff::Weekly {
-                day: Weekday::Monday,
-                at: Time::constant(9, 0, 0, 0)
-            }
-        );
+        assert_eq!(platform.handoff(), Handoff::Weekly { day: Weekday::Monday, at: Time::constant(9, 0, 0, 0) });
         assert_eq!(platform.first_handoff(), Date::constant(2026, 1, 5));
         assert_eq!(platform.lead_group(), Some("S0LEADS"));
         assert_eq!(
@@ -642,13 +536,7 @@ mod tests {
         .expect("defaults are valid");
         let solo = &rotations.teams()[0];
         assert_eq!(solo.time_zone().iana_name(), Some("UTC"));
-        assert_eq!(
-            solo.handoff(),
-            Handoff::Weekly {
-                day: Weekday::Monday,
-                at: Time::constant(9, 0, 0, 0)
-            }
-        );
+        assert_eq!(solo.handoff(), Handoff::Weekly { day: Weekday::Monday, at: Time::constant(9, 0, 0, 0) });
         assert_eq!(solo.first_handoff(), Date::constant(2026, 1, 5));
         assert_eq!(solo.lead_group(), None);
         assert_eq!(rotations.default_team, None);
@@ -726,71 +614,26 @@ mod tests {
         assert_eq!(
             oncall.validate(),
             [
-                issue(
-                    "oncall.default_team",
-                    &format!(r#"unknown team "nobody"; {known}"#)
-                ),
-                issue(
-                    "oncall.teams[0].members",
-                    r#"expected a list of Slack user ids or emails; "bob" is neither"#
-                ),
+                issue("oncall.default_team", &format!(r#"unknown team "nobody"; {known}"#)),
+                issue("oncall.teams[0].members", r#"expected a list of Slack user ids or emails; "bob" is neither"#),
                 issue(
                     "oncall.teams[0].timezone",
                     r#"unknown time zone "Europe/Berln"; expected an IANA name like "Europe/Berlin""#
                 ),
-                issue(
-                    "oncall.teams[0].handoff",
-                    r#"expected "daily" or "weekly", got "fortnightly""#
-                ),
-                issue(
-                    "oncall.teams[0].handoff_time",
-                    r#"expected a local time like "09:00", got "25:00""#
-                ),
-                issue(
-                    "oncall.teams[0].handoff_day",
-                    r#"expected a day of the week like "monday", got "funday""#
-                ),
-                issue(
-                    "oncall.teams[0].rotation_start",
-                    r#"expected a date like "2026-01-05", got "2026-13-01""#
-                ),
-                issue(
-                    "oncall.teams[0].lead_group",
-                    r#"expected a Slack user group id (S…), got "leads""#
-                ),
-                issue(
-                    "oncall.teams[0].overrides[1].end",
-                    r#"must be after the override's start "2026-12-27T09:00""#
-                ),
-                issue(
-                    "oncall.teams[0].overrides[1].user",
-                    r#"expected a Slack user id (U…) or an email, got "dave""#
-                ),
-                issue(
-                    "oncall.teams[0].overrides[2].start",
-                    &format!(r#"{local_date_time} "Christmas""#)
-                ),
-                issue(
-                    "oncall.teams[0].overrides[2].end",
-                    &format!(r#"{local_date_time} "2026-12-24T09:00+01:00""#)
-                ),
-                issue(
-                    "oncall.teams[1].members",
-                    "must list at least one Slack user id or email"
-                ),
-                issue(
-                    "oncall.teams[2].name",
-                    r#"duplicate team name "platform"; oncall.teams[0] already uses it"#
-                ),
+                issue("oncall.teams[0].handoff", r#"expected "daily" or "weekly", got "fortnightly""#),
+                issue("oncall.teams[0].handoff_time", r#"expected a local time like "09:00", got "25:00""#),
+                issue("oncall.teams[0].handoff_day", r#"expected a day of the week like "monday", got "funday""#),
+                issue("oncall.teams[0].rotation_start", r#"expected a date like "2026-01-05", got "2026-13-01""#),
+                issue("oncall.teams[0].lead_group", r#"expected a Slack user group id (S…), got "leads""#),
+                issue("oncall.teams[0].overrides[1].end", r#"must be after the override's start "2026-12-27T09:00""#),
+                issue("oncall.teams[0].overrides[1].user", r#"expected a Slack user id (U…) or an email, got "dave""#),
+                issue("oncall.teams[0].overrides[2].start", &format!(r#"{local_date_time} "Christmas""#)),
+                issue("oncall.teams[0].overrides[2].end", &format!(r#"{local_date_time} "2026-12-24T09:00+01:00""#)),
+                issue("oncall.teams[1].members", "must list at least one Slack user id or email"),
+                issue("oncall.teams[2].name", r#"duplicate team name "platform"; oncall.teams[0] already uses it"#),
                 issue("oncall.teams[3].name", "must not be empty"),
-                issue(
-                    "oncall.routes[1]",
-                    "needs a `service` or a `label` to match on"
-                ),
-                issue(
-                    "oncall.routes[2].team",
-                    &format!(r#"unknown team "database"; {known}"#)
-                ),
+                issue("oncall.routes[1]", "needs a `service` or a `label` to match on"),
+                issue("oncall.routes[2].team", &format!(r#"unknown team "database"; {known}"#)),
                 issue("oncall.routes[3].service", "must not be empty"),
             ]
         );
@@ -825,10 +668,7 @@ mod tests {
         );
         assert_eq!(
             oncall.validate(),
-            [issue(
-                "oncall.default_team",
-                r#"unknown team "platform"; no teams are configured"#
-            )]
+            [issue("oncall.default_team", r#"unknown team "platform"; no teams are configured"#)]
         );
     }
 
@@ -841,10 +681,7 @@ mod tests {
             "[[oncall.routes]]\nlabels = { team = \"db\" }\nteam = \"a\"",
         ];
         for toml in cases {
-            assert!(
-                toml::from_str::<Config>(toml).is_err(),
-                "{toml:?} should be rejected"
-            );
+            assert!(toml::from_str::<Config>(toml).is_err(), "{toml:?} should be rejected");
         }
     }
 
@@ -863,11 +700,7 @@ mod tests {
         ];
         for (start, handoff, expected) in cases {
             let start: Date = start.parse().unwrap();
-            assert_eq!(
-                first_handoff(start, handoff, &utc),
-                Ok(expected.parse().unwrap()),
-                "{start} {handoff:?}"
-            );
+            assert_eq!(first_handoff(start, handoff, &utc), Ok(expected.parse().unwrap()), "{start} {handoff:?}");
         }
     }
 

@@ -285,11 +285,7 @@ impl State {
     /// Next strictly increasing message timestamp.
     pub(crate) fn next_ts(&mut self) -> String {
         let now = now_micros();
-        self.last_ts = if now > self.last_ts {
-            now
-        } else {
-            self.last_ts + 1
-        };
+        self.last_ts = if now > self.last_ts { now } else { self.last_ts + 1 };
         ts_string(self.last_ts)
     }
 
@@ -326,10 +322,7 @@ pub struct SimSlack {
 
 impl std::fmt::Debug for SimSlack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimSlack")
-            .field("http", &self.inner.http_addr)
-            .field("ws", &self.inner.ws_addr)
-            .finish()
+        f.debug_struct("SimSlack").field("http", &self.inner.http_addr).field("ws", &self.inner.ws_addr).finish()
     }
 }
 
@@ -342,12 +335,7 @@ impl SimSlack {
         let mut state = State::default();
         state.users.insert(
             config.bot_user_id.clone(),
-            SimUser {
-                id: config.bot_user_id.clone(),
-                name: "warroom".into(),
-                email: String::new(),
-                is_bot: true,
-            },
+            SimUser { id: config.bot_user_id.clone(), name: "warroom".into(), email: String::new(), is_bot: true },
         );
         let sim = SimSlack {
             inner: Arc::new(Inner {
@@ -389,10 +377,7 @@ impl SimSlack {
 
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock only happens in a bug; keep serving anyway.
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     // ----- workspace setup -------------------------------------------------------------
@@ -401,28 +386,43 @@ impl SimSlack {
     pub fn add_user(&self, id: &str, name: &str, email: &str) {
         self.state().users.insert(
             id.to_string(),
-            SimUser {
-                id: id.to_string(),
-                name: name.to_string(),
-                email: email.to_string(),
-                is_bot: false,
-            },
+            SimUser { id: id.to_string(), name: name.to_string(), email: email.to_string(), is_bot: false },
         );
     }
 
     /// Adds (or replaces) a user group (`S…`) with its `@handle` and members.
     pub fn add_usergroup(&self, id: &str, handle: &str, members: &[&str]) {
-        self.state().usergroups.insert(
-            id.to_string(),
-            (
-                handle.to_string(),
-                members.iter().map(|m| m.to_string()).collect(),
-            ),
-        );
+        self.state()
+            .usergroups
+            .insert(id.to_string(), (handle.to_string(), members.iter().map(|m| m.to_string()).collect()));
     }
 
     /// Adds a pre-existing public channel (e.g. `general`) with the bot and every known user
     /// as members; returns its id.
+    /// A channel the bot itself created earlier (as `conversations.create` would leave it):
+    /// used to stage a crash between creating a channel and recording it.
+    pub fn create_channel_as_bot(&self, name: &str) -> String {
+        let bot = self.config().bot_user_id.clone();
+        let mut st = self.state();
+        let n = st.next_n();
+        let id = format!("C0SIM{n:04}");
+        st.channels.push(SimChannel {
+            id: id.clone(),
+            name: name.to_string(),
+            is_private: false,
+            is_archived: false,
+            topic: String::new(),
+            purpose: String::new(),
+            members: vec![bot.clone()],
+            pins: Vec::new(),
+            bookmarks: Vec::new(),
+            created_by: bot,
+            created: payloads::now_secs(),
+        });
+        id
+    }
+
+    /// A pre-existing channel, created by a workspace admin, that every user is in.
     pub fn add_channel(&self, name: &str) -> String {
         let mut st = self.state();
         let n = st.next_n();
@@ -453,12 +453,7 @@ impl SimSlack {
 
     /// The Web API calls of one method, in arrival order.
     pub fn calls_to(&self, method: &str) -> Vec<ApiCall> {
-        self.state()
-            .calls
-            .iter()
-            .filter(|c| c.method == method)
-            .cloned()
-            .collect()
+        self.state().calls.iter().filter(|c| c.method == method).cloned().collect()
     }
 
     /// All channels, in creation order.
@@ -468,20 +463,12 @@ impl SimSlack {
 
     /// The channel with this name (archived or not).
     pub fn channel_by_name(&self, name: &str) -> Option<SimChannel> {
-        self.state()
-            .channels
-            .iter()
-            .find(|c| c.name == name)
-            .cloned()
+        self.state().channels.iter().find(|c| c.name == name).cloned()
     }
 
     /// All messages of a channel (top level and replies, deleted ones flagged) in ts order.
     pub fn messages(&self, channel_id: &str) -> Vec<SimMessage> {
-        self.state()
-            .messages
-            .get(channel_id)
-            .cloned()
-            .unwrap_or_default()
+        self.state().messages.get(channel_id).cloned().unwrap_or_default()
     }
 
     /// Ephemeral messages sent with `chat.postEphemeral`.
@@ -509,20 +496,12 @@ impl SimSlack {
     /// The next call of `method` answers `{"ok":false,"error":error}` (queued: calling this
     /// twice fails the next two calls).
     pub fn fail_next(&self, method: &str, error: &str) {
-        self.state()
-            .fail_next
-            .entry(method.to_string())
-            .or_default()
-            .push_back(error.to_string());
+        self.state().fail_next.entry(method.to_string()).or_default().push_back(error.to_string());
     }
 
     /// The next call of `method` answers HTTP 429 with `Retry-After: retry_after_secs`.
     pub fn rate_limit_next(&self, method: &str, retry_after_secs: u64) {
-        self.state()
-            .rate_limit_next
-            .entry(method.to_string())
-            .or_default()
-            .push_back(retry_after_secs);
+        self.state().rate_limit_next.entry(method.to_string()).or_default().push_back(retry_after_secs);
     }
 
     /// Delays every Web API answer by `per_call`.
@@ -555,11 +534,7 @@ impl SimSlack {
     }
 
     fn user_name(&self, user_id: &str) -> String {
-        self.state()
-            .users
-            .get(user_id)
-            .map(|u| u.name.clone())
-            .unwrap_or_else(|| user_id.to_string())
+        self.state().users.get(user_id).map(|u| u.name.clone()).unwrap_or_else(|| user_id.to_string())
     }
 
     /// A `/incident <text>` slash-command payload typed by `user_id` in `channel_id`, with a
@@ -567,11 +542,7 @@ impl SimSlack {
     pub fn slash_command_payload(&self, channel_id: &str, user_id: &str, text: &str) -> Value {
         let response_url = self.new_response_url(channel_id);
         let trigger_id = self.new_trigger_id();
-        let channel_name = self
-            .state()
-            .channel(channel_id)
-            .map(|c| c.name.clone())
-            .unwrap_or_default();
+        let channel_name = self.state().channel(channel_id).map(|c| c.name.clone()).unwrap_or_default();
         payloads::slash_command(
             &self.inner.config,
             channel_id,
@@ -636,13 +607,7 @@ impl SimSlack {
 
     /// `user_id` posts `text` in `channel_id` (in a thread when `thread_ts` is set): the
     /// message is stored and delivered as a `message` event. Returns its ts.
-    pub async fn user_says(
-        &self,
-        channel_id: &str,
-        user_id: &str,
-        text: &str,
-        thread_ts: Option<&str>,
-    ) -> String {
+    pub async fn user_says(&self, channel_id: &str, user_id: &str, text: &str, thread_ts: Option<&str>) -> String {
         let (ts, event) = {
             let mut st = self.state();
             let ts = st.next_ts();
@@ -659,18 +624,13 @@ impl SimSlack {
                 subtype: None,
             };
             let parent_user = thread_ts.and_then(|t| {
-                st.messages
-                    .get(channel_id)
-                    .and_then(|ms| ms.iter().find(|m| m.ts == t))
-                    .and_then(|m| m.user.clone())
+                st.messages.get(channel_id).and_then(|ms| ms.iter().find(|m| m.ts == t)).and_then(|m| m.user.clone())
             });
-            let event = st.channel(channel_id).cloned().map(|ch| {
-                payloads::message_event(&msg, &ch, &self.inner.config, parent_user.as_deref())
-            });
-            st.messages
-                .entry(channel_id.to_string())
-                .or_default()
-                .push(msg);
+            let event = st
+                .channel(channel_id)
+                .cloned()
+                .map(|ch| payloads::message_event(&msg, &ch, &self.inner.config, parent_user.as_deref()));
+            st.messages.entry(channel_id.to_string()).or_default().push(msg);
             (ts, event)
         };
         if let Some(e) = event {
@@ -688,10 +648,8 @@ impl SimSlack {
             let Some(ch) = st.channel(channel_id).cloned() else {
                 return;
             };
-            let Some(msg) = st
-                .messages
-                .get_mut(channel_id)
-                .and_then(|ms| ms.iter_mut().find(|m| m.ts == ts && !m.deleted))
+            let Some(msg) =
+                st.messages.get_mut(channel_id).and_then(|ms| ms.iter_mut().find(|m| m.ts == ts && !m.deleted))
             else {
                 return;
             };
@@ -719,18 +677,10 @@ impl SimSlack {
         let mut st = self.state();
         let event_ts = st.next_ts();
         let ch = st.channel(channel_id).cloned()?;
-        let msg = st
-            .messages
-            .get_mut(channel_id)
-            .and_then(|ms| ms.iter_mut().find(|m| m.ts == ts && !m.deleted))?;
+        let msg = st.messages.get_mut(channel_id).and_then(|ms| ms.iter_mut().find(|m| m.ts == ts && !m.deleted))?;
         msg.deleted = true;
         let old = msg.clone();
-        Some(payloads::message_deleted_event(
-            &old,
-            &ch,
-            &event_ts,
-            &self.inner.config,
-        ))
+        Some(payloads::message_deleted_event(&old, &ch, &event_ts, &self.inner.config))
     }
 
     /// Wraps `event` in an `event_callback` and delivers it as an `events_api` envelope.
@@ -753,11 +703,7 @@ impl SimSlack {
     /// Waits until `cond` returns true or `timeout` passes; `cond` is re-evaluated after every
     /// Web API call, response_url post, upload, ack and socket open/close. E.g.
     /// `sim.wait_for(secs(2), |s| !s.calls_to("chat.postMessage").is_empty()).await`.
-    pub async fn wait_for(
-        &self,
-        timeout: Duration,
-        mut cond: impl FnMut(&SimSlack) -> bool,
-    ) -> bool {
+    pub async fn wait_for(&self, timeout: Duration, mut cond: impl FnMut(&SimSlack) -> bool) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.inner.changed.notified();
@@ -777,11 +723,7 @@ impl SimSlack {
     }
 
     /// Waits until `cond` holds (re-checked on every ack/connection change) or `timeout`.
-    pub(crate) async fn wait_until(
-        &self,
-        timeout: Duration,
-        mut cond: impl FnMut(&State) -> bool,
-    ) -> bool {
+    pub(crate) async fn wait_until(&self, timeout: Duration, mut cond: impl FnMut(&State) -> bool) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.inner.changed.notified();

@@ -37,32 +37,19 @@ pub(crate) fn parse_ts(ts: &str) -> Option<u64> {
 
 /// Current unix time in seconds.
 pub(crate) fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// Current unix time in microseconds.
 pub(crate) fn now_micros() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
 /// A random UUID-shaped id, like Slack's envelope ids.
 pub(crate) fn uuid_like() -> String {
     let r: u128 = rand::random();
     let h = format!("{r:032x}");
-    format!(
-        "{}-{}-4{}-a{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
-    )
+    format!("{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
 }
 
 /// `channel_type` as used in message events: `channel` (public) or `group` (private).
@@ -182,12 +169,7 @@ pub(crate) fn parent_fields(v: &mut Value, parent_ts: &str, replies: &[&SimMessa
 }
 
 /// The `message` event Slack delivers for a new message (user, bot or system subtype).
-pub(crate) fn message_event(
-    m: &SimMessage,
-    ch: &SimChannel,
-    config: &SimConfig,
-    parent_user: Option<&str>,
-) -> Value {
+pub(crate) fn message_event(m: &SimMessage, ch: &SimChannel, config: &SimConfig, parent_user: Option<&str>) -> Value {
     let mut v = message_json(m, config);
     if let Some(o) = v.as_object_mut() {
         o.insert("channel".into(), json!(ch.id));
@@ -225,12 +207,7 @@ pub(crate) fn message_changed_event(
 }
 
 /// `message` / `message_deleted` event.
-pub(crate) fn message_deleted_event(
-    old: &SimMessage,
-    ch: &SimChannel,
-    event_ts: &str,
-    config: &SimConfig,
-) -> Value {
+pub(crate) fn message_deleted_event(old: &SimMessage, ch: &SimChannel, event_ts: &str, config: &SimConfig) -> Value {
     json!({
         "type": "message",
         "subtype": "message_deleted",
@@ -298,10 +275,9 @@ pub(crate) fn accepts_response_payload(kind: EnvelopeKind, payload: &Value) -> b
     match kind {
         EnvelopeKind::SlashCommands => true,
         EnvelopeKind::EventsApi => false,
-        EnvelopeKind::Interactive => matches!(
-            payload.get("type").and_then(Value::as_str),
-            Some("view_submission") | Some("block_suggestion")
-        ),
+        EnvelopeKind::Interactive => {
+            matches!(payload.get("type").and_then(Value::as_str), Some("view_submission") | Some("block_suggestion"))
+        }
     }
 }
 
@@ -383,12 +359,9 @@ pub(crate) fn block_action(
     response_url: &str,
     trigger_id: &str,
 ) -> Value {
-    let block_id = message
-        .as_ref()
-        .and_then(|m| find_block_of_action(m, action_id))
-        .unwrap_or_else(|| "sim_block".to_string());
-    let message =
-        message.unwrap_or_else(|| json!({"type": "message", "ts": message_ts, "text": ""}));
+    let block_id =
+        message.as_ref().and_then(|m| find_block_of_action(m, action_id)).unwrap_or_else(|| "sim_block".to_string());
+    let message = message.unwrap_or_else(|| json!({"type": "message", "ts": message_ts, "text": ""}));
     json!({
         "type": "block_actions",
         "team": {"id": config.team_id, "domain": "sim"},
@@ -428,14 +401,8 @@ fn find_block_of_action(message: &Value, action_id: &str) -> Option<String> {
         if let Some(acc) = b.get("accessory") {
             elements.push(acc);
         }
-        if elements
-            .iter()
-            .any(|e| e.get("action_id").and_then(Value::as_str) == Some(action_id))
-        {
-            return b
-                .get("block_id")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+        if elements.iter().any(|e| e.get("action_id").and_then(Value::as_str) == Some(action_id)) {
+            return b.get("block_id").and_then(Value::as_str).map(str::to_string);
         }
     }
     None

@@ -60,9 +60,8 @@ fn take_ticket(sim: &SimSlack, req: &Request) -> bool {
     let Some(query) = req.uri().query() else {
         return false;
     };
-    let Some(ticket) = url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "ticket")
-        .map(|(_, v)| v.into_owned())
+    let Some(ticket) =
+        url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "ticket").map(|(_, v)| v.into_owned())
     else {
         return false;
     };
@@ -101,22 +100,11 @@ async fn handle_connection(sim: SimSlack, stream: TcpStream) {
         let id = st.next_socket;
         st.next_socket += 1;
         st.connections_opened += 1;
-        st.sockets.insert(
-            id,
-            SocketHandle {
-                tx: tx.clone(),
-                kill: kill.clone(),
-                draining: false,
-            },
-        );
+        st.sockets.insert(id, SocketHandle { tx: tx.clone(), kill: kill.clone(), draining: false });
         let hello = payloads::hello_frame(st.sockets.len(), &sim.inner.config.app_id);
         (id, hello)
     };
-    if sink
-        .send(Message::Text(hello.to_string().into()))
-        .await
-        .is_err()
-    {
+    if sink.send(Message::Text(hello.to_string().into())).await.is_err() {
         sim.unregister_socket(id);
         return;
     }
@@ -127,8 +115,7 @@ async fn handle_connection(sim: SimSlack, stream: TcpStream) {
     let shutdown = sim.inner.shutdown.clone();
     let mut close_deadline: Option<tokio::time::Instant> = None;
     loop {
-        let deadline = close_deadline
-            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        let deadline = close_deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             // Abrupt close: drop the TCP stream without a close frame.
             _ = kill.cancelled() => break,
@@ -205,18 +192,9 @@ impl SimSlack {
         };
         {
             let mut st = self.state();
-            let after = st
-                .envelopes_sent
-                .get(envelope_id)
-                .map(|t| t.elapsed())
-                .unwrap_or_default();
-            st.acks.push(Ack {
-                envelope_id: envelope_id.to_string(),
-                payload: v.get("payload").cloned(),
-                after,
-            });
-            st.pending
-                .retain(|p| !p.envelope_ids.iter().any(|e| e == envelope_id));
+            let after = st.envelopes_sent.get(envelope_id).map(|t| t.elapsed()).unwrap_or_default();
+            st.acks.push(Ack { envelope_id: envelope_id.to_string(), payload: v.get("payload").cloned(), after });
+            st.pending.retain(|p| !p.envelope_ids.iter().any(|e| e == envelope_id));
         }
         self.notify_changed();
     }
@@ -224,12 +202,7 @@ impl SimSlack {
     /// Sends a frame to the next non-draining socket (round robin). Returns false when no
     /// socket took it.
     fn send_frame_round_robin(st: &mut super::State, frame: &str) -> bool {
-        let ids: Vec<u64> = st
-            .sockets
-            .iter()
-            .filter(|(_, s)| !s.draining)
-            .map(|(id, _)| *id)
-            .collect();
+        let ids: Vec<u64> = st.sockets.iter().filter(|(_, s)| !s.draining).map(|(id, _)| *id).collect();
         for _ in 0..ids.len() {
             let id = ids[st.round_robin % ids.len()];
             st.round_robin = st.round_robin.wrapping_add(1);
@@ -274,9 +247,7 @@ impl SimSlack {
         let now = Instant::now();
         let mut i = 0;
         while i < st.pending.len() {
-            let due = st.pending[i]
-                .last_sent
-                .is_some_and(|t| now.duration_since(t) >= cfg.redelivery_after);
+            let due = st.pending[i].last_sent.is_some_and(|t| now.duration_since(t) >= cfg.redelivery_after);
             if !due {
                 i += 1;
                 continue;
@@ -322,8 +293,7 @@ impl SimSlack {
 
     /// Waits until at least `n` sockets have been opened since start; false on timeout.
     pub async fn wait_for_connections_opened(&self, n: usize, timeout: Duration) -> bool {
-        self.wait_until(timeout, |st| st.connections_opened >= n)
-            .await
+        self.wait_until(timeout, |st| st.connections_opened >= n).await
     }
 
     /// Sends an envelope with `payload` on the next open socket (queued until one connects)
@@ -338,11 +308,7 @@ impl SimSlack {
     pub async fn wait_for_ack(&self, envelope_id: &str, timeout: Duration) -> Option<Ack> {
         let mut found = None;
         self.wait_until(timeout, |st| {
-            found = st
-                .acks
-                .iter()
-                .find(|a| a.envelope_id == envelope_id)
-                .cloned();
+            found = st.acks.iter().find(|a| a.envelope_id == envelope_id).cloned();
             found.is_some()
         })
         .await;
@@ -379,17 +345,13 @@ impl SimSlack {
         let n = st.next_n();
         let ticket = format!("sim-{n}-{:08x}", rand::random::<u32>());
         st.tickets.push(ticket.clone());
-        format!(
-            "ws://{}/link/?ticket={ticket}&app_id={}",
-            self.inner.ws_addr, self.inner.config.app_id
-        )
+        format!("ws://{}/link/?ticket={ticket}&app_id={}", self.inner.ws_addr, self.inner.config.app_id)
     }
 }
 
 /// Background task resending un-acked `events_api` envelopes.
 pub(crate) async fn redelivery_loop(sim: SimSlack) {
-    let tick = (sim.inner.config.redelivery_after / 5)
-        .clamp(Duration::from_millis(5), Duration::from_millis(100));
+    let tick = (sim.inner.config.redelivery_after / 5).clamp(Duration::from_millis(5), Duration::from_millis(100));
     let shutdown = sim.inner.shutdown.clone();
     loop {
         tokio::select! {

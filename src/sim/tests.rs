@@ -21,9 +21,7 @@ fn client(sim: &SimSlack) -> Arc<SlackHyperClient> {
         .https_or_http()
         .enable_http1()
         .build();
-    Arc::new(SlackClient::new(
-        SlackClientHyperConnector::from(conn).with_slack_api_url(&sim.api_url()),
-    ))
+    Arc::new(SlackClient::new(SlackClientHyperConnector::from(conn).with_slack_api_url(&sim.api_url())))
 }
 
 fn bot_token(sim: &SimSlack) -> SlackApiToken {
@@ -31,10 +29,7 @@ fn bot_token(sim: &SimSlack) -> SlackApiToken {
 }
 
 fn fast_config() -> SimConfig {
-    SimConfig {
-        redelivery_after: Duration::from_millis(200),
-        ..SimConfig::default()
-    }
+    SimConfig { redelivery_after: Duration::from_millis(200), ..SimConfig::default() }
 }
 
 async fn started() -> SimSlack {
@@ -166,11 +161,8 @@ async fn history_pages_newest_first_and_threads_come_only_through_replies() {
     assert!(posted.windows(2).all(|w| w[0].0 < w[1].0), "ts increase");
     let reply = session
         .chat_post_message(
-            &SlackApiChatPostMessageRequest::new(
-                ch.clone(),
-                SlackMessageContent::new().with_text("in thread".into()),
-            )
-            .with_thread_ts(posted[0].clone()),
+            &SlackApiChatPostMessageRequest::new(ch.clone(), SlackMessageContent::new().with_text("in thread".into()))
+                .with_thread_ts(posted[0].clone()),
         )
         .await
         .expect("reply");
@@ -179,9 +171,7 @@ async fn history_pages_newest_first_and_threads_come_only_through_replies() {
     let mut cursor: Option<SlackCursorId> = None;
     let mut pages = 0;
     loop {
-        let mut req = SlackApiConversationsHistoryRequest::new()
-            .with_channel(ch.clone())
-            .with_limit(2);
+        let mut req = SlackApiConversationsHistoryRequest::new().with_channel(ch.clone()).with_limit(2);
         if let Some(c) = cursor.take() {
             req = req.with_cursor(c);
         }
@@ -205,24 +195,15 @@ async fn history_pages_newest_first_and_threads_come_only_through_replies() {
     assert_eq!(seen, newest_first);
 
     let replies = session
-        .conversations_replies(&SlackApiConversationsRepliesRequest::new(
-            ch.clone(),
-            posted[0].clone(),
-        ))
+        .conversations_replies(&SlackApiConversationsRepliesRequest::new(ch.clone(), posted[0].clone()))
         .await
         .expect("replies");
-    let ts: Vec<_> = replies
-        .messages
-        .iter()
-        .map(|m| m.origin.ts.clone())
-        .collect();
+    let ts: Vec<_> = replies.messages.iter().map(|m| m.origin.ts.clone()).collect();
     assert_eq!(ts, vec![posted[0].clone(), reply.ts.clone()]);
 
     let oldest_bound = session
         .conversations_history(
-            &SlackApiConversationsHistoryRequest::new()
-                .with_channel(ch.clone())
-                .with_oldest(posted[2].clone()),
+            &SlackApiConversationsHistoryRequest::new().with_channel(ch.clone()).with_oldest(posted[2].clone()),
         )
         .await
         .expect("bounded");
@@ -235,11 +216,7 @@ async fn a_wrong_or_missing_token_is_rejected_like_slack() {
     let sim = started().await;
     let client = client(&sim);
     let bad = SlackApiToken::new("xoxb-not-the-sim-token".into());
-    let err = client
-        .open_session(&bad)
-        .auth_test()
-        .await
-        .expect_err("invalid");
+    let err = client.open_session(&bad).auth_test().await.expect_err("invalid");
     assert_eq!(api_error_code(&err), Some("invalid_auth"));
 
     let (status, v) = raw_post(&sim, "auth.test", None, "{}").await;
@@ -248,20 +225,10 @@ async fn a_wrong_or_missing_token_is_rejected_like_slack() {
     assert_eq!(v["error"], "not_allowed_token_type");
 
     sim.set_auth_error(Some("account_inactive"));
-    let err = client
-        .open_session(&bot_token(&sim))
-        .auth_test()
-        .await
-        .expect_err("inactive");
+    let err = client.open_session(&bot_token(&sim)).auth_test().await.expect_err("inactive");
     assert_eq!(api_error_code(&err), Some("account_inactive"));
     sim.set_auth_error(None);
-    assert!(
-        client
-            .open_session(&bot_token(&sim))
-            .auth_test()
-            .await
-            .is_ok()
-    );
+    assert!(client.open_session(&bot_token(&sim)).auth_test().await.is_ok());
     sim.shutdown();
 }
 
@@ -269,10 +236,7 @@ async fn a_wrong_or_missing_token_is_rejected_like_slack() {
 async fn bad_json_and_unknown_methods_get_slack_errors_not_crashes() {
     let sim = started().await;
     let (status, v) = raw_post(&sim, "chat.postMessage", Some("xoxb-sim-bot"), "{nope").await;
-    assert_eq!(
-        (status, v["error"].as_str()),
-        (200, Some("invalid_arguments"))
-    );
+    assert_eq!((status, v["error"].as_str()), (200, Some("invalid_arguments")));
     let (_, v) = raw_post(&sim, "nothing.here", Some("xoxb-sim-bot"), "{}").await;
     assert_eq!(v["error"], "unknown_method");
     let (_, v) = raw_post(&sim, "chat.postMessage", Some("xoxb-sim-bot"), "{}").await;
@@ -307,13 +271,7 @@ async fn rate_limited_calls_answer_429_with_retry_after_and_fail_next_injects_er
 async fn invite_is_all_or_nothing_without_force_and_announces_joins() {
     let sim = started().await;
     let channel = {
-        let (_, v) = raw_post(
-            &sim,
-            "conversations.create",
-            Some("xoxb-sim-bot"),
-            r#"{"name":"inc-invite"}"#,
-        )
-        .await;
+        let (_, v) = raw_post(&sim, "conversations.create", Some("xoxb-sim-bot"), r#"{"name":"inc-invite"}"#).await;
         v["channel"]["id"].as_str().expect("id").to_string()
     };
     let body = json!({"channel": channel, "users": "U01ALICE,U0NOBODY"}).to_string();
@@ -336,13 +294,8 @@ async fn invite_is_all_or_nothing_without_force_and_announces_joins() {
             assert_eq!(event["inviter"], "U0BOT");
             joined.push(event["user"].as_str().unwrap_or_default().to_string());
         }
-        let id = frame["envelope_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        ws.send(Message::Text(json!({"envelope_id": id}).to_string().into()))
-            .await
-            .expect("ack");
+        let id = frame["envelope_id"].as_str().unwrap_or_default().to_string();
+        ws.send(Message::Text(json!({"envelope_id": id}).to_string().into())).await.expect("ack");
     }
     assert_eq!(joined, vec!["U01ALICE", "U02BOB"]);
 
@@ -367,11 +320,7 @@ async fn the_bots_own_posts_come_back_as_message_events_with_bot_id() {
     assert_eq!(frame["accepts_response_payload"], false);
     assert_eq!(frame["retry_attempt"], 0);
     let payload = &frame["payload"];
-    assert!(
-        payload["event_id"]
-            .as_str()
-            .is_some_and(|e| e.starts_with("Ev"))
-    );
+    assert!(payload["event_id"].as_str().is_some_and(|e| e.starts_with("Ev")));
     let event = &payload["event"];
     assert_eq!(event["type"], "message");
     assert_eq!(event["bot_id"], "B0SIM");
@@ -390,10 +339,7 @@ async fn file_upload_v2_records_the_file_with_title_bytes_and_channel() {
     let session = client.open_session(&token);
     let content = b"transcript line 1\n".to_vec();
     let url = session
-        .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(
-            "transcript.txt".into(),
-            content.len(),
-        ))
+        .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new("transcript.txt".into(), content.len()))
         .await
         .expect("url");
     session
@@ -443,30 +389,19 @@ async fn on_push(
     Ok(())
 }
 
-fn on_error(
-    _err: BoxErr,
-    _c: Arc<SlackHyperClient>,
-    _s: SlackClientEventsUserState,
-) -> HttpStatusCode {
+fn on_error(_err: BoxErr, _c: Arc<SlackHyperClient>, _s: SlackClientEventsUserState) -> HttpStatusCode {
     HttpStatusCode::OK
 }
 
 async fn listener(sim: &SimSlack) -> SlackClientSocketModeListener<SlackClientHyperHttpsConnector> {
-    let env = Arc::new(
-        SlackClientEventsListenerEnvironment::new(client(sim)).with_error_handler(on_error),
-    );
-    let callbacks = SlackSocketModeListenerCallbacks::new()
-        .with_command_events(on_command)
-        .with_push_events(on_push);
+    let env = Arc::new(SlackClientEventsListenerEnvironment::new(client(sim)).with_error_handler(on_error));
+    let callbacks = SlackSocketModeListenerCallbacks::new().with_command_events(on_command).with_push_events(on_push);
     let config = SlackClientSocketModeConfig::new()
         .with_max_connections_count(1)
         .with_initial_backoff_in_seconds(0)
         .with_reconnect_timeout_in_seconds(1);
     let listener = SlackClientSocketModeListener::new(&config, env, callbacks);
-    listener
-        .listen_for(&SlackApiToken::new(sim.config().app_token.clone().into()))
-        .await
-        .expect("listen");
+    listener.listen_for(&SlackApiToken::new(sim.config().app_token.clone().into())).await.expect("listen");
     listener.start().await;
     listener
 }
@@ -478,30 +413,17 @@ async fn slack_morphism_listener_acks_a_slash_command_with_its_response_payload(
     let listener = listener(&sim).await;
     assert!(sim.wait_for_connections(1, Duration::from_secs(2)).await);
     let payload = sim.slash_command_payload(&general, "U01ALICE", "status monitoring");
-    assert!(
-        payload["response_url"]
-            .as_str()
-            .is_some_and(|u| u.contains("/response/"))
-    );
-    let id = sim
-        .send_envelope(EnvelopeKind::SlashCommands, payload)
-        .await;
-    let ack = sim
-        .wait_for_ack(&id, Duration::from_secs(2))
-        .await
-        .expect("acked");
+    assert!(payload["response_url"].as_str().is_some_and(|u| u.contains("/response/")));
+    let id = sim.send_envelope(EnvelopeKind::SlashCommands, payload).await;
+    let ack = sim.wait_for_ack(&id, Duration::from_secs(2)).await.expect("acked");
     let payload = ack.payload.expect("ack payload");
     assert_eq!(payload["text"], "got status monitoring");
     assert_eq!(payload["response_type"], "ephemeral");
     assert_eq!(sim.acks().len(), 1);
 
     // Events are acked too, and user messages reach the bot.
-    sim.user_says(&general, "U01ALICE", "db is down", None)
-        .await;
-    assert!(
-        sim.wait_until(Duration::from_secs(2), |st| st.acks.len() == 2)
-            .await
-    );
+    sim.user_says(&general, "U01ALICE", "db is down", None).await;
+    assert!(sim.wait_until(Duration::from_secs(2), |st| st.acks.len() == 2).await);
     listener.shutdown().await;
     sim.shutdown();
 }
@@ -520,14 +442,8 @@ async fn an_unacked_events_api_envelope_is_redelivered_with_retry_attempt_1() {
     assert_eq!(second["payload"]["event_id"], first["payload"]["event_id"]);
     assert_ne!(second["envelope_id"], first["envelope_id"]);
     let id = second["envelope_id"].as_str().expect("id").to_string();
-    ws.send(Message::Text(json!({"envelope_id": id}).to_string().into()))
-        .await
-        .expect("ack");
-    assert!(
-        sim.wait_for_ack(&id, Duration::from_secs(1))
-            .await
-            .is_some()
-    );
+    ws.send(Message::Text(json!({"envelope_id": id}).to_string().into())).await.expect("ack");
+    assert!(sim.wait_for_ack(&id, Duration::from_secs(1)).await.is_some());
     // Nothing more after the ack.
     let more = tokio::time::timeout(Duration::from_millis(500), ws.next()).await;
     assert!(more.is_err(), "no third delivery: {more:?}");
@@ -544,8 +460,7 @@ async fn redelivery_stops_after_max_redeliveries() {
     .await
     .expect("start");
     let mut ws = raw_socket(&sim).await;
-    sim.send_event(json!({"type": "app_mention", "text": "hi", "user": "U1", "channel": "C1", "ts": "1.000001"}))
-        .await;
+    sim.send_event(json!({"type": "app_mention", "text": "hi", "user": "U1", "channel": "C1", "ts": "1.000001"})).await;
     for attempt in 0..3 {
         assert_eq!(next_json(&mut ws).await["retry_attempt"], attempt);
     }
@@ -560,20 +475,12 @@ async fn a_disconnect_frame_makes_the_listener_reconnect() {
     let listener = listener(&sim).await;
     assert!(sim.wait_for_connections(1, Duration::from_secs(2)).await);
     sim.send_disconnect("refresh_requested").await;
-    assert!(
-        sim.wait_for_connections_opened(2, Duration::from_secs(3))
-            .await,
-        "reconnected"
-    );
+    assert!(sim.wait_for_connections_opened(2, Duration::from_secs(3)).await, "reconnected");
     assert!(sim.wait_for_connections(1, Duration::from_secs(2)).await);
     assert_eq!(sim.calls_to("apps.connections.open").len(), 2);
 
     sim.drop_sockets();
-    assert!(
-        sim.wait_for_connections_opened(3, Duration::from_secs(3))
-            .await,
-        "reconnected after an abrupt close"
-    );
+    assert!(sim.wait_for_connections_opened(3, Duration::from_secs(3)).await, "reconnected after an abrupt close");
     listener.shutdown().await;
     sim.shutdown();
 }
@@ -600,10 +507,7 @@ async fn user_edits_and_deletes_update_history_and_emit_events() {
     let changed = next_json(&mut ws).await;
     assert_eq!(changed["payload"]["event"]["subtype"], "message_changed");
     assert_eq!(changed["payload"]["event"]["message"]["text"], "fixed");
-    assert_eq!(
-        changed["payload"]["event"]["previous_message"]["text"],
-        "typo"
-    );
+    assert_eq!(changed["payload"]["event"]["previous_message"]["text"], "typo");
     assert!(sim.messages(&general)[0].edited);
 
     sim.user_deletes(&general, &ts).await;
@@ -659,10 +563,7 @@ async fn views_open_echoes_the_view_with_an_id_and_trigger_ids_are_single_use() 
     let session = client.open_session(&token);
     let cmd = sim.slash_command_payload(&general, "U01ALICE", "");
     let trigger = cmd["trigger_id"].as_str().expect("trigger").to_string();
-    let view = SlackView::Modal(SlackModalView::new(
-        SlackBlockPlainTextOnly::from("Declare incident"),
-        vec![],
-    ));
+    let view = SlackView::Modal(SlackModalView::new(SlackBlockPlainTextOnly::from("Declare incident"), vec![]));
     let req = SlackApiViewsOpenRequest::new(trigger.into(), view);
     let opened = session.views_open(&req).await.expect("opened");
     assert!(opened.view.state_params.id.to_string().starts_with('V'));
@@ -679,17 +580,11 @@ async fn response_url_posts_are_recorded_and_in_channel_ones_become_bot_messages
     let general = sim.add_channel("general");
     let client = client(&sim);
     let cmd = sim.slash_command_payload(&general, "U01ALICE", "");
-    let url: url::Url = cmd["response_url"]
-        .as_str()
-        .expect("url")
-        .parse()
-        .expect("valid");
+    let url: url::Url = cmd["response_url"].as_str().expect("url").parse().expect("valid");
     client
         .respond_to_event(
             &SlackResponseUrl::new(url.clone()),
-            &SlackApiPostWebhookMessageRequest::new(
-                SlackMessageContent::new().with_text("only you".into()),
-            ),
+            &SlackApiPostWebhookMessageRequest::new(SlackMessageContent::new().with_text("only you".into())),
         )
         .await
         .expect("ephemeral response");
@@ -716,86 +611,39 @@ async fn channel_lifecycle_errors_match_slack() {
     let sim = started().await;
     let post = |method: &'static str, body: Value| {
         let sim = sim.clone();
-        async move {
-            raw_post(&sim, method, Some("xoxb-sim-bot"), &body.to_string())
-                .await
-                .1
-        }
+        async move { raw_post(&sim, method, Some("xoxb-sim-bot"), &body.to_string()).await.1 }
     };
     let ch = post("conversations.create", json!({"name": "inc-life"})).await["channel"]["id"]
         .as_str()
         .expect("id")
         .to_string();
-    let msg = post(
-        "chat.postMessage",
-        json!({"channel": ch, "text": "summary"}),
-    )
-    .await;
+    let msg = post("chat.postMessage", json!({"channel": ch, "text": "summary"})).await;
     let ts = msg["ts"].as_str().expect("ts").to_string();
-    assert_eq!(
-        post("pins.add", json!({"channel": ch, "timestamp": ts})).await["ok"],
-        true
-    );
-    assert_eq!(
-        post("pins.add", json!({"channel": ch, "timestamp": ts})).await["error"],
-        "already_pinned"
-    );
+    assert_eq!(post("pins.add", json!({"channel": ch, "timestamp": ts})).await["ok"], true);
+    assert_eq!(post("pins.add", json!({"channel": ch, "timestamp": ts})).await["error"], "already_pinned");
     let bm = post(
         "bookmarks.add",
         json!({"channel_id": ch, "title": "Jira", "type": "link", "link": "https://jira.invalid/INC-1"}),
     )
     .await;
     assert_eq!(bm["bookmark"]["title"], "Jira");
-    let topic = post(
-        "conversations.setTopic",
-        json!({"channel": ch, "topic": "SEV1"}),
-    )
-    .await;
+    let topic = post("conversations.setTopic", json!({"channel": ch, "topic": "SEV1"})).await;
     assert_eq!(topic["topic"], "SEV1");
     assert_eq!(
-        post(
-            "chat.update",
-            json!({"channel": ch, "ts": "1.000001", "text": "x"})
-        )
-        .await["error"],
+        post("chat.update", json!({"channel": ch, "ts": "1.000001", "text": "x"})).await["error"],
         "message_not_found"
     );
-    assert_eq!(
-        post("conversations.archive", json!({"channel": ch})).await["ok"],
-        true
-    );
-    assert_eq!(
-        post("conversations.archive", json!({"channel": ch})).await["error"],
-        "already_archived"
-    );
-    assert_eq!(
-        post("chat.postMessage", json!({"channel": ch, "text": "late"})).await["error"],
-        "is_archived"
-    );
-    assert_eq!(
-        post("conversations.unarchive", json!({"channel": ch})).await["error"],
-        "not_in_channel"
-    );
-    assert_eq!(
-        post("conversations.create", json!({"name": "inc-life"})).await["error"],
-        "name_taken"
-    );
-    assert_eq!(
-        post(
-            "chat.postMessage",
-            json!({"channel": "C0NOPE", "text": "x"})
-        )
-        .await["error"],
-        "channel_not_found"
-    );
+    assert_eq!(post("conversations.archive", json!({"channel": ch})).await["ok"], true);
+    assert_eq!(post("conversations.archive", json!({"channel": ch})).await["error"], "already_archived");
+    assert_eq!(post("chat.postMessage", json!({"channel": ch, "text": "late"})).await["error"], "is_archived");
+    assert_eq!(post("conversations.unarchive", json!({"channel": ch})).await["error"], "not_in_channel");
+    assert_eq!(post("conversations.create", json!({"name": "inc-life"})).await["error"], "name_taken");
+    assert_eq!(post("chat.postMessage", json!({"channel": "C0NOPE", "text": "x"})).await["error"], "channel_not_found");
     let ch = sim.channel_by_name("inc-life").expect("ch");
     assert!(ch.is_archived);
     assert_eq!(ch.topic, "SEV1");
     assert_eq!(ch.pins, vec![ts]);
-    assert_eq!(
-        ch.bookmarks,
-        vec![("Jira".to_string(), "https://jira.invalid/INC-1".to_string())]
-    );
+    assert_eq!(ch.bookmarks, vec![("Jira".to_string(), "https://jira.invalid/INC-1".to_string())]);
     sim.shutdown();
 }
 
@@ -807,31 +655,18 @@ async fn users_and_usergroups_are_looked_up_through_slack_morphism() {
     let token = bot_token(&sim);
     let session = client.open_session(&token);
     let found = session
-        .users_lookup_by_email(&SlackApiUsersLookupByEmailRequest::new(EmailAddress(
-            "bob@example.com".into(),
-        )))
+        .users_lookup_by_email(&SlackApiUsersLookupByEmailRequest::new(EmailAddress("bob@example.com".into())))
         .await
         .expect("found");
     assert_eq!(found.user.id.to_string(), "U02BOB");
     let err = session
-        .users_lookup_by_email(&SlackApiUsersLookupByEmailRequest::new(EmailAddress(
-            "nobody@example.com".into(),
-        )))
+        .users_lookup_by_email(&SlackApiUsersLookupByEmailRequest::new(EmailAddress("nobody@example.com".into())))
         .await
         .expect_err("missing");
     assert_eq!(api_error_code(&err), Some("users_not_found"));
-    let info = session
-        .users_info(&SlackApiUsersInfoRequest::new("U01ALICE".into()))
-        .await
-        .expect("info");
+    let info = session.users_info(&SlackApiUsersInfoRequest::new("U01ALICE".into())).await.expect("info");
     assert_eq!(info.user.name.as_deref(), Some("alice"));
-    let (_, v) = raw_post(
-        &sim,
-        "usergroups.users.list",
-        Some("xoxb-sim-bot"),
-        r#"{"usergroup":"S0ONCALL"}"#,
-    )
-    .await;
+    let (_, v) = raw_post(&sim, "usergroups.users.list", Some("xoxb-sim-bot"), r#"{"usergroup":"S0ONCALL"}"#).await;
     assert_eq!(v["users"], json!(["U01ALICE", "U02BOB"]));
     sim.shutdown();
 }
@@ -852,10 +687,7 @@ async fn form_bodies_and_query_strings_are_accepted() {
         .expect("json");
     assert_eq!(resp["ok"], true, "{resp}");
     let resp: Value = reqwest::Client::new()
-        .get(format!(
-            "{}/conversations.history?channel={general}&limit=1",
-            sim.api_url()
-        ))
+        .get(format!("{}/conversations.history?channel={general}&limit=1", sim.api_url()))
         .bearer_auth("xoxb-sim-bot")
         .send()
         .await
@@ -864,10 +696,7 @@ async fn form_bodies_and_query_strings_are_accepted() {
         .await
         .expect("json");
     assert_eq!(resp["messages"][0]["text"], "from a form");
-    assert_eq!(
-        sim.calls_to("chat.postMessage")[0].params["text"],
-        "from a form"
-    );
+    assert_eq!(sim.calls_to("chat.postMessage")[0].params["text"], "from a form");
     sim.shutdown();
 }
 
@@ -882,12 +711,7 @@ async fn wait_for_wakes_up_on_web_api_calls_and_large_uploads_fit() {
         let body = json!({"channel": channel, "text": "late"}).to_string();
         raw_post(&poster, "chat.postMessage", Some("xoxb-sim-bot"), &body).await;
     });
-    assert!(
-        sim.wait_for(Duration::from_secs(2), |s| !s
-            .calls_to("chat.postMessage")
-            .is_empty())
-            .await
-    );
+    assert!(sim.wait_for(Duration::from_secs(2), |s| !s.calls_to("chat.postMessage").is_empty()).await);
     assert!(!sim.wait_for(Duration::from_millis(20), |_| false).await);
 
     let (_, v) = raw_post(
@@ -898,12 +722,7 @@ async fn wait_for_wakes_up_on_web_api_calls_and_large_uploads_fit() {
     )
     .await;
     let url = v["upload_url"].as_str().expect("upload_url").to_string();
-    let resp = reqwest::Client::new()
-        .post(url)
-        .body(vec![b'x'; 3 * 1024 * 1024])
-        .send()
-        .await
-        .expect("upload");
+    let resp = reqwest::Client::new().post(url).body(vec![b'x'; 3 * 1024 * 1024]).send().await.expect("upload");
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(resp.text().await.expect("text"), "OK - 3145728");
     sim.shutdown();

@@ -48,9 +48,7 @@ pub(crate) async fn serve(sim: SimSlack, listener: TcpListener) {
         // Transcripts can exceed axum's 2 MB default.
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(sim);
-    let _ = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await;
+    let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
 }
 
 /// A Slack error answer: the `error` code plus extra top-level fields (e.g. `errors`).
@@ -62,10 +60,7 @@ pub(crate) struct ApiError {
 
 impl From<&str> for ApiError {
     fn from(code: &str) -> Self {
-        ApiError {
-            code: code.to_string(),
-            extra: Map::new(),
-        }
+        ApiError { code: code.to_string(), extra: Map::new() }
     }
 }
 
@@ -73,12 +68,7 @@ impl From<&str> for ApiError {
 type Outcome = Result<(Value, Vec<Value>), ApiError>;
 
 fn json_response(status: StatusCode, v: &Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-        v.to_string(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], v.to_string()).into_response()
 }
 
 fn error_body(code: &str, extra: Map<String, Value>) -> Value {
@@ -100,18 +90,13 @@ impl Params {
                 m.insert(k.into_owned(), Value::String(v.into_owned()));
             }
         }
-        let ct = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
         let trimmed = body.iter().skip_while(|b| b.is_ascii_whitespace()).count();
         if trimmed == 0 {
             return Ok(Params(m));
         }
         let is_json = ct.contains("json")
-            || (!ct.contains("x-www-form-urlencoded")
-                && body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'));
+            || (!ct.contains("x-www-form-urlencoded") && body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'));
         if is_json {
             match serde_json::from_slice::<Value>(body) {
                 Ok(Value::Object(o)) => m.extend(o),
@@ -141,8 +126,7 @@ impl Params {
     }
 
     fn req(&self, k: &str) -> Result<String, ApiError> {
-        self.str(k)
-            .ok_or_else(|| ApiError::from("invalid_arguments"))
+        self.str(k).ok_or_else(|| ApiError::from("invalid_arguments"))
     }
 
     fn bool(&self, k: &str) -> bool {
@@ -157,10 +141,7 @@ impl Params {
     fn u64(&self, k: &str) -> Result<Option<u64>, ApiError> {
         match self.str(k) {
             None => Ok(None),
-            Some(s) => s
-                .parse()
-                .map(Some)
-                .map_err(|_| ApiError::from("invalid_arguments")),
+            Some(s) => s.parse().map(Some).map_err(|_| ApiError::from("invalid_arguments")),
         }
     }
 
@@ -169,9 +150,9 @@ impl Params {
         match self.0.get(k) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(Value::String(s)) => serde_json::from_str(s)
-                .map(Some)
-                .map_err(|_| ApiError::from("invalid_arguments")),
+            Some(Value::String(s)) => {
+                serde_json::from_str(s).map(Some).map_err(|_| ApiError::from("invalid_arguments"))
+            }
             Some(v) => Ok(Some(v.clone())),
         }
     }
@@ -179,16 +160,10 @@ impl Params {
     /// A list argument given as JSON array or comma-separated string.
     fn list(&self, k: &str) -> Vec<String> {
         match self.0.get(k) {
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
-            Some(Value::String(s)) => s
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
+            Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            Some(Value::String(s)) => {
+                s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+            }
             _ => Vec::new(),
         }
     }
@@ -196,9 +171,7 @@ impl Params {
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    v.strip_prefix("Bearer ")
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())
+    v.strip_prefix("Bearer ").map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
 }
 
 async fn api_handler(
@@ -213,23 +186,14 @@ async fn api_handler(
     resp
 }
 
-async fn handle_api_call(
-    sim: &SimSlack,
-    method: String,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn handle_api_call(sim: &SimSlack, method: String, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let parsed = Params::parse(&uri, &headers, &body);
     let token = bearer(&headers).or_else(|| parsed.as_ref().ok().and_then(|p| p.str("token")));
     let latency = {
         let mut st = sim.state();
         st.calls.push(ApiCall {
             method: method.clone(),
-            params: parsed
-                .as_ref()
-                .map(Params::value)
-                .unwrap_or_else(|_| json!({})),
+            params: parsed.as_ref().map(Params::value).unwrap_or_else(|_| json!({})),
             at: Instant::now(),
         });
         st.latency
@@ -263,15 +227,8 @@ async fn handle_api_call(
         if let Err(code) = auth {
             return json_response(StatusCode::OK, &error_body(code, Map::new()));
         }
-        if let Some(secs) = st
-            .rate_limit_next
-            .get_mut(&method)
-            .and_then(|q| q.pop_front())
-        {
-            let mut resp = json_response(
-                StatusCode::TOO_MANY_REQUESTS,
-                &error_body("ratelimited", Map::new()),
-            );
+        if let Some(secs) = st.rate_limit_next.get_mut(&method).and_then(|q| q.pop_front()) {
+            let mut resp = json_response(StatusCode::TOO_MANY_REQUESTS, &error_body("ratelimited", Map::new()));
             if let Ok(v) = secs.to_string().parse() {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -334,10 +291,7 @@ fn dispatch(st: &mut State, cfg: &SimConfig, http_base: &str, method: &str, p: &
         }
         "conversations.info" => {
             let ch = find_channel(st, &p.req("channel")?)?;
-            Ok((
-                json!({"channel": payloads::channel_json(ch, &cfg.bot_user_id)}),
-                Vec::new(),
-            ))
+            Ok((json!({"channel": payloads::channel_json(ch, &cfg.bot_user_id)}), Vec::new()))
         }
         "conversations.members" => conversations_members(st, cfg, p),
         "conversations.list" => conversations_list(st, cfg, p),
@@ -357,41 +311,27 @@ fn dispatch(st: &mut State, cfg: &SimConfig, http_base: &str, method: &str, p: &
                 .values()
                 .find(|u| !u.email.is_empty() && u.email.eq_ignore_ascii_case(&email))
                 .ok_or(ApiError::from("users_not_found"))?;
-            Ok((
-                json!({"user": payloads::user_json(u, &cfg.team_id)}),
-                Vec::new(),
-            ))
+            Ok((json!({"user": payloads::user_json(u, &cfg.team_id)}), Vec::new()))
         }
         "users.info" => {
             let id = p.req("user")?;
             let u = st.users.get(&id).ok_or(ApiError::from("user_not_found"))?;
-            Ok((
-                json!({"user": payloads::user_json(u, &cfg.team_id)}),
-                Vec::new(),
-            ))
+            Ok((json!({"user": payloads::user_json(u, &cfg.team_id)}), Vec::new()))
         }
         "usergroups.users.list" => {
             let id = p.req("usergroup")?;
-            let (_, members) = st
-                .usergroups
-                .get(&id)
-                .ok_or(ApiError::from("no_such_subteam"))?;
+            let (_, members) = st.usergroups.get(&id).ok_or(ApiError::from("no_such_subteam"))?;
             Ok((json!({"users": members}), Vec::new()))
         }
         "views.open" | "views.push" => views_open(st, cfg, p, method == "views.push"),
         "views.update" => views_update(st, cfg, p),
         "files.getUploadURLExternal" => {
             let filename = p.req("filename")?;
-            let _length = p
-                .u64("length")?
-                .ok_or(ApiError::from("invalid_arguments"))?;
+            let _length = p.u64("length")?.ok_or(ApiError::from("invalid_arguments"))?;
             let n = st.next_n();
             let file_id = format!("F0SIM{n:04}");
             st.pending_uploads.insert(file_id.clone(), (filename, None));
-            Ok((
-                json!({"upload_url": format!("{http_base}/upload/{file_id}"), "file_id": file_id}),
-                Vec::new(),
-            ))
+            Ok((json!({"upload_url": format!("{http_base}/upload/{file_id}"), "file_id": file_id}), Vec::new()))
         }
         "files.completeUploadExternal" => files_complete(st, cfg, p),
         _ => Err("unknown_method".into()),
@@ -434,10 +374,7 @@ fn writable_channel(st: &State, cfg: &SimConfig, id: &str) -> Result<SimChannel,
 /// Stores a message and returns the `message` event for it.
 fn store_message(st: &mut State, cfg: &SimConfig, ch: &SimChannel, msg: SimMessage) -> Value {
     let parent_user = msg.thread_ts.as_ref().and_then(|t| {
-        st.messages
-            .get(&ch.id)
-            .and_then(|ms| ms.iter().find(|m| &m.ts == t))
-            .and_then(|m| m.user.clone())
+        st.messages.get(&ch.id).and_then(|ms| ms.iter().find(|m| &m.ts == t)).and_then(|m| m.user.clone())
     });
     let event = payloads::message_event(&msg, ch, cfg, parent_user.as_deref());
     st.messages.entry(ch.id.clone()).or_default().push(msg);
@@ -445,14 +382,7 @@ fn store_message(st: &mut State, cfg: &SimConfig, ch: &SimChannel, msg: SimMessa
 }
 
 /// A system message (`channel_join`, `channel_topic`, …) posted on behalf of `user`.
-fn system_message(
-    st: &mut State,
-    cfg: &SimConfig,
-    ch: &SimChannel,
-    user: &str,
-    subtype: &str,
-    text: String,
-) -> Value {
+fn system_message(st: &mut State, cfg: &SimConfig, ch: &SimChannel, user: &str, subtype: &str, text: String) -> Value {
     let ts = st.next_ts();
     let msg = SimMessage {
         ts,
@@ -471,13 +401,7 @@ fn system_message(
 
 /// Adds `user` to the channel; returns the `member_joined_channel` event and the
 /// `channel_join` message event.
-fn join(
-    st: &mut State,
-    cfg: &SimConfig,
-    channel_id: &str,
-    user: &str,
-    inviter: Option<&str>,
-) -> Vec<Value> {
+fn join(st: &mut State, cfg: &SimConfig, channel_id: &str, user: &str, inviter: Option<&str>) -> Vec<Value> {
     let Some(ch) = st.channel_mut(channel_id) else {
         return Vec::new();
     };
@@ -485,14 +409,7 @@ fn join(
     let ch = ch.clone();
     let ts = st.next_ts();
     let joined = payloads::member_joined_event(user, &ch, inviter, &ts, &cfg.team_id);
-    let msg = system_message(
-        st,
-        cfg,
-        &ch,
-        user,
-        "channel_join",
-        format!("<@{user}> has joined the channel"),
-    );
+    let msg = system_message(st, cfg, &ch, user, "channel_join", format!("<@{user}> has joined the channel"));
     vec![joined, msg]
 }
 
@@ -569,10 +486,7 @@ fn conversations_invite(st: &mut State, cfg: &SimConfig, p: &Params) -> Outcome 
     }
     let force = p.bool("force");
     if !errors.is_empty() && (!force || ok_users.is_empty()) {
-        let code = errors[0]["error"]
-            .as_str()
-            .unwrap_or("user_not_found")
-            .to_string();
+        let code = errors[0]["error"].as_str().unwrap_or("user_not_found").to_string();
         let mut extra = Map::new();
         extra.insert("errors".into(), Value::Array(errors));
         return Err(ApiError { code, extra });
@@ -611,14 +525,7 @@ fn set_topic_or_purpose(st: &mut State, cfg: &SimConfig, p: &Params, topic: bool
     } else {
         ("channel_purpose", "set the channel description")
     };
-    let event = system_message(
-        st,
-        cfg,
-        &ch,
-        &cfg.bot_user_id,
-        subtype,
-        format!("{verb}: {value}"),
-    );
+    let event = system_message(st, cfg, &ch, &cfg.bot_user_id, subtype, format!("{verb}: {value}"));
     let mut m = Map::new();
     m.insert(key.into(), json!(value));
     Ok((Value::Object(m), vec![event]))
@@ -680,21 +587,14 @@ fn paginate<T: Clone>(items: &[T], p: &Params) -> Result<(Vec<T>, String, bool),
     let end = (start + limit).min(items.len());
     let page = items[start..end].to_vec();
     let has_more = end < items.len();
-    let next = if has_more {
-        format!("sim_offset:{end}")
-    } else {
-        String::new()
-    };
+    let next = if has_more { format!("sim_offset:{end}") } else { String::new() };
     Ok((page, next, has_more))
 }
 
 fn conversations_members(st: &mut State, _cfg: &SimConfig, p: &Params) -> Outcome {
     let ch = find_channel(st, &p.req("channel")?)?;
     let (page, next, _) = paginate(&ch.members, p)?;
-    Ok((
-        json!({"members": page, "response_metadata": {"next_cursor": next}}),
-        Vec::new(),
-    ))
+    Ok((json!({"members": page, "response_metadata": {"next_cursor": next}}), Vec::new()))
 }
 
 /// `conversations.list`: every channel (archived ones too unless `exclude_archived`), paginated.
@@ -707,10 +607,7 @@ fn conversations_list(st: &mut State, cfg: &SimConfig, p: &Params) -> Outcome {
         .map(|c| payloads::channel_json(c, &cfg.bot_user_id))
         .collect();
     let (page, next, _) = paginate(&all, p)?;
-    Ok((
-        json!({"channels": page, "response_metadata": {"next_cursor": next}}),
-        Vec::new(),
-    ))
+    Ok((json!({"channels": page, "response_metadata": {"next_cursor": next}}), Vec::new()))
 }
 
 /// `oldest`/`latest`/`inclusive` bounds check on a ts.
@@ -718,9 +615,7 @@ fn in_bounds(ts: u64, p: &Params) -> Result<bool, ApiError> {
     let bound = |k: &str| -> Result<Option<u64>, ApiError> {
         match p.str(k) {
             None => Ok(None),
-            Some(s) => parse_ts(&s)
-                .map(Some)
-                .ok_or_else(|| ApiError::from("invalid_ts_oldest")),
+            Some(s) => parse_ts(&s).map(Some).ok_or_else(|| ApiError::from("invalid_ts_oldest")),
         }
     };
     let inclusive = p.bool("inclusive");
@@ -742,11 +637,7 @@ fn history_json(st: &State, cfg: &SimConfig, channel: &str, m: &SimMessage) -> V
     let replies: Vec<&SimMessage> = st
         .messages
         .get(channel)
-        .map(|ms| {
-            ms.iter()
-                .filter(|r| !r.deleted && r.thread_ts.as_deref() == Some(&m.ts) && r.ts != m.ts)
-                .collect()
-        })
+        .map(|ms| ms.iter().filter(|r| !r.deleted && r.thread_ts.as_deref() == Some(&m.ts) && r.ts != m.ts).collect())
         .unwrap_or_default();
     payloads::parent_fields(&mut v, &m.ts, &replies);
     v
@@ -774,10 +665,7 @@ fn conversations_history(st: &mut State, cfg: &SimConfig, p: &Params) -> Outcome
     }
     items.reverse(); // newest first
     let (page, next, has_more) = paginate(&items, p)?;
-    let messages: Vec<Value> = page
-        .iter()
-        .map(|m| history_json(st, cfg, &ch.id, m))
-        .collect();
+    let messages: Vec<Value> = page.iter().map(|m| history_json(st, cfg, &ch.id, m)).collect();
     Ok((
         json!({
             "messages": messages,
@@ -793,10 +681,7 @@ fn conversations_replies(st: &mut State, cfg: &SimConfig, p: &Params) -> Outcome
     let ch = readable_channel(st, cfg, &p.req("channel")?)?;
     let ts = p.req("ts")?;
     let all = st.messages.get(&ch.id).map(Vec::as_slice).unwrap_or(&[]);
-    let parent = all
-        .iter()
-        .find(|m| m.ts == ts && !m.deleted)
-        .ok_or(ApiError::from("thread_not_found"))?;
+    let parent = all.iter().find(|m| m.ts == ts && !m.deleted).ok_or(ApiError::from("thread_not_found"))?;
     let mut items: Vec<&SimMessage> = vec![parent];
     for m in all {
         if !m.deleted
@@ -810,13 +695,7 @@ fn conversations_replies(st: &mut State, cfg: &SimConfig, p: &Params) -> Outcome
     let (page, next, has_more) = paginate(&items, p)?;
     let messages: Vec<Value> = page
         .iter()
-        .map(|m| {
-            if m.ts == ts {
-                history_json(st, cfg, &ch.id, m)
-            } else {
-                payloads::message_json(m, cfg)
-            }
-        })
+        .map(|m| if m.ts == ts { history_json(st, cfg, &ch.id, m) } else { payloads::message_json(m, cfg) })
         .collect();
     Ok((
         json!({
@@ -838,11 +717,9 @@ fn chat_post_message(st: &mut State, cfg: &SimConfig, _http_base: &str, p: &Para
         return Err("no_text".into());
     }
     // A thread_ts naming no message in the channel posts at top level (unverified).
-    let thread_ts = p.str("thread_ts").filter(|t| {
-        st.messages
-            .get(&ch.id)
-            .is_some_and(|ms| ms.iter().any(|m| &m.ts == t && m.thread_ts.is_none()))
-    });
+    let thread_ts = p
+        .str("thread_ts")
+        .filter(|t| st.messages.get(&ch.id).is_some_and(|ms| ms.iter().any(|m| &m.ts == t && m.thread_ts.is_none())));
     let ts = st.next_ts();
     let msg = SimMessage {
         ts: ts.clone(),
@@ -850,8 +727,7 @@ fn chat_post_message(st: &mut State, cfg: &SimConfig, _http_base: &str, p: &Para
         bot_id: Some(cfg.bot_id.clone()),
         text: text.or_else(|| p.str("markdown_text")).unwrap_or_default(),
         blocks,
-        subtype: (thread_ts.is_some() && p.bool("reply_broadcast"))
-            .then(|| "thread_broadcast".to_string()),
+        subtype: (thread_ts.is_some() && p.bool("reply_broadcast")).then(|| "thread_broadcast".to_string()),
         thread_ts,
         edited: false,
         edited_ts: None,
@@ -859,10 +735,7 @@ fn chat_post_message(st: &mut State, cfg: &SimConfig, _http_base: &str, p: &Para
     };
     let message = payloads::message_json(&msg, cfg);
     let event = store_message(st, cfg, &ch, msg);
-    Ok((
-        json!({"channel": ch.id, "ts": ts, "message": message}),
-        vec![event],
-    ))
+    Ok((json!({"channel": ch.id, "ts": ts, "message": message}), vec![event]))
 }
 
 fn chat_update(st: &mut State, cfg: &SimConfig, p: &Params) -> Outcome {
@@ -927,12 +800,7 @@ fn chat_post_ephemeral(st: &mut State, cfg: &SimConfig, p: &Params) -> Outcome {
         return Err("no_text".into());
     }
     let ts = st.next_ts();
-    st.ephemerals.push(SimEphemeral {
-        channel: ch.id,
-        user,
-        text,
-        blocks,
-    });
+    st.ephemerals.push(SimEphemeral { channel: ch.id, user, text, blocks });
     Ok((json!({"message_ts": ts}), Vec::new()))
 }
 
@@ -941,10 +809,7 @@ fn chat_post_ephemeral(st: &mut State, cfg: &SimConfig, p: &Params) -> Outcome {
 fn pins_add(st: &mut State, cfg: &SimConfig, p: &Params) -> Outcome {
     let ch = writable_channel(st, cfg, &p.req("channel")?)?;
     let ts = p.req("timestamp")?;
-    let exists = st
-        .messages
-        .get(&ch.id)
-        .is_some_and(|ms| ms.iter().any(|m| m.ts == ts && !m.deleted));
+    let exists = st.messages.get(&ch.id).is_some_and(|ms| ms.iter().any(|m| m.ts == ts && !m.deleted));
     if !exists {
         return Err("message_not_found".into());
     }
@@ -1031,10 +896,7 @@ fn views_open(st: &mut State, cfg: &SimConfig, p: &Params, push: bool) -> Outcom
 
 fn views_update(st: &mut State, cfg: &SimConfig, p: &Params) -> Outcome {
     let view = p.json("view")?.ok_or(ApiError::from("invalid_arguments"))?;
-    let id = p
-        .str("view_id")
-        .or_else(|| p.str("external_id"))
-        .ok_or(ApiError::from("invalid_arguments"))?;
+    let id = p.str("view_id").or_else(|| p.str("external_id")).ok_or(ApiError::from("invalid_arguments"))?;
     if !view.is_object() {
         return Err("invalid_arguments".into());
     }
@@ -1045,13 +907,8 @@ fn views_update(st: &mut State, cfg: &SimConfig, p: &Params) -> Outcome {
 // ----- files -----------------------------------------------------------------------------
 
 fn files_complete(st: &mut State, cfg: &SimConfig, p: &Params) -> Outcome {
-    let files = p
-        .json("files")?
-        .ok_or(ApiError::from("invalid_arguments"))?;
-    let files = files
-        .as_array()
-        .cloned()
-        .ok_or(ApiError::from("invalid_arguments"))?;
+    let files = p.json("files")?.ok_or(ApiError::from("invalid_arguments"))?;
+    let files = files.as_array().cloned().ok_or(ApiError::from("invalid_arguments"))?;
     let mut channels = p.list("channels");
     if let Some(c) = p.str("channel_id") {
         channels.insert(0, c);
@@ -1061,15 +918,11 @@ fn files_complete(st: &mut State, cfg: &SimConfig, p: &Params) -> Outcome {
     }
     let mut wanted = Vec::new();
     for f in &files {
-        let id = f
-            .get("id")
-            .and_then(Value::as_str)
-            .ok_or(ApiError::from("invalid_arguments"))?;
+        let id = f.get("id").and_then(Value::as_str).ok_or(ApiError::from("invalid_arguments"))?;
         match st.pending_uploads.get(id) {
-            Some((_, Some(_))) => wanted.push((
-                id.to_string(),
-                f.get("title").and_then(Value::as_str).map(str::to_string),
-            )),
+            Some((_, Some(_))) => {
+                wanted.push((id.to_string(), f.get("title").and_then(Value::as_str).map(str::to_string)))
+            }
             _ => return Err("file_not_found".into()),
         }
     }
@@ -1100,45 +953,25 @@ fn files_complete(st: &mut State, cfg: &SimConfig, p: &Params) -> Outcome {
     Ok((json!({"files": out}), Vec::new()))
 }
 
-async fn upload_handler(
-    AxState(sim): AxState<SimSlack>,
-    Path(file_id): Path<String>,
-    body: Bytes,
-) -> Response {
+async fn upload_handler(AxState(sim): AxState<SimSlack>, Path(file_id): Path<String>, body: Bytes) -> Response {
     let mut st = sim.state();
     sim.notify_changed();
     match st.pending_uploads.get_mut(&file_id) {
         Some(entry) => {
             let len = body.len();
             entry.1 = Some(body.to_vec());
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "text/plain")],
-                format!("OK - {len}"),
-            )
-                .into_response()
+            (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], format!("OK - {len}")).into_response()
         }
-        None => (
-            StatusCode::NOT_FOUND,
-            [(header::CONTENT_TYPE, "text/plain")],
-            "file_not_found".to_string(),
-        )
+        None => (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain")], "file_not_found".to_string())
             .into_response(),
     }
 }
 
 // ----- response_url ------------------------------------------------------------------------
 
-async fn response_url_handler(
-    AxState(sim): AxState<SimSlack>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
+async fn response_url_handler(AxState(sim): AxState<SimSlack>, Path(id): Path<String>, body: Bytes) -> Response {
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
-        return json_response(
-            StatusCode::BAD_REQUEST,
-            &error_body("invalid_payload", Map::new()),
-        );
+        return json_response(StatusCode::BAD_REQUEST, &error_body("invalid_payload", Map::new()));
     };
     let cfg = &sim.inner.config;
     let event = {
@@ -1153,16 +986,9 @@ async fn response_url_handler(
                     ts,
                     user: Some(cfg.bot_user_id.clone()),
                     bot_id: Some(cfg.bot_id.clone()),
-                    text: v
-                        .get("text")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
+                    text: v.get("text").and_then(Value::as_str).unwrap_or_default().to_string(),
                     blocks: v.get("blocks").cloned(),
-                    thread_ts: v
-                        .get("thread_ts")
-                        .and_then(Value::as_str)
-                        .map(str::to_string),
+                    thread_ts: v.get("thread_ts").and_then(Value::as_str).map(str::to_string),
                     edited: false,
                     edited_ts: None,
                     deleted: false,

@@ -49,16 +49,10 @@ pub enum SlackError {
     Api { method: &'static str, code: String },
     /// HTTP 429.
     #[error("{method}: rate limited (retry after {retry_after:?})")]
-    RateLimited {
-        method: &'static str,
-        retry_after: Option<Duration>,
-    },
+    RateLimited { method: &'static str, retry_after: Option<Duration> },
     /// Slack could not be reached or answered something unreadable.
     #[error("{method}: {message}")]
-    Transport {
-        method: &'static str,
-        message: String,
-    },
+    Transport { method: &'static str, message: String },
 }
 
 impl SlackError {
@@ -83,18 +77,9 @@ impl SlackError {
 
     fn from_client(method: &'static str, error: SlackClientError) -> Self {
         match error {
-            SlackClientError::ApiError(e) => Self::Api {
-                method,
-                code: e.code,
-            },
-            SlackClientError::RateLimitError(e) => Self::RateLimited {
-                method,
-                retry_after: e.retry_after,
-            },
-            other => Self::Transport {
-                method,
-                message: transport_message(&other),
-            },
+            SlackClientError::ApiError(e) => Self::Api { method, code: e.code },
+            SlackClientError::RateLimitError(e) => Self::RateLimited { method, retry_after: e.retry_after },
+            other => Self::Transport { method, message: transport_message(&other) },
         }
     }
 }
@@ -133,13 +118,10 @@ const PERMANENT: [&str; 9] = [
 impl From<SlackError> for JobError {
     fn from(error: SlackError) -> Self {
         match &error {
-            SlackError::RateLimited { retry_after, .. } => Self::Retry {
-                message: error.to_string(),
-                retry_after: *retry_after,
-            },
-            SlackError::Api { code, .. } if PERMANENT.contains(&code.as_str()) => {
-                Self::Permanent(error.to_string())
+            SlackError::RateLimited { retry_after, .. } => {
+                Self::Retry { message: error.to_string(), retry_after: *retry_after }
             }
+            SlackError::Api { code, .. } if PERMANENT.contains(&code.as_str()) => Self::Permanent(error.to_string()),
             _ => Self::retry(error.to_string()),
         }
     }
@@ -192,16 +174,8 @@ impl SlackApi {
     /// A client for `api_url` calling with `bot_token`.
     pub fn new(client: Arc<SlackClient<Connector>>, bot_token: &SecretString) -> Self {
         let token = SlackApiToken::new(bot_token.expose_secret().to_owned().into());
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap_or_default();
-        Self {
-            client,
-            token,
-            emails: Arc::new(Mutex::new(BTreeMap::new())),
-            http,
-        }
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
+        Self { client, token, emails: Arc::new(Mutex::new(BTreeMap::new())), http }
     }
 
     /// The underlying client (the Socket Mode listener shares it).
@@ -219,11 +193,7 @@ impl SlackApi {
             .map_err(|e| SlackError::from_client(method, e))
     }
 
-    async fn get(
-        &self,
-        method: &'static str,
-        params: &[(&str, Option<String>)],
-    ) -> Result<Value, SlackError> {
+    async fn get(&self, method: &'static str, params: &[(&str, Option<String>)]) -> Result<Value, SlackError> {
         let session = self.client.open_session(&self.token);
         let params: Vec<(&str, Option<String>)> = params.to_vec();
         session
@@ -258,12 +228,7 @@ impl SlackApi {
 
     /// `conversations.create`.
     pub async fn create_channel(&self, name: &str, private: bool) -> Result<Channel, SlackError> {
-        let v = self
-            .post(
-                "conversations.create",
-                json!({ "name": name, "is_private": private }),
-            )
-            .await?;
+        let v = self.post("conversations.create", json!({ "name": name, "is_private": private })).await?;
         channel_of(&v, "conversations.create")
     }
 
@@ -282,25 +247,10 @@ impl SlackApi {
                     ],
                 )
                 .await?;
-            for channel in v
-                .get("channels")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for channel in v.get("channels").and_then(Value::as_array).into_iter().flatten() {
                 if channel.get("name").and_then(Value::as_str) == Some(name) {
-                    let id = channel
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned();
-                    return Ok(Some((
-                        Channel {
-                            id,
-                            name: name.to_owned(),
-                        },
-                        channel.clone(),
-                    )));
+                    let id = channel.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+                    return Ok(Some((Channel { id, name: name.to_owned() }, channel.clone())));
                 }
             }
             cursor = next_cursor(&v);
@@ -312,27 +262,18 @@ impl SlackApi {
 
     /// Invites `users` in chunks of 100 with `force`, so one bad user does not block the others.
     /// When a whole chunk fails, its users are retried one by one to learn each reason.
-    pub async fn invite(
-        &self,
-        channel: &str,
-        users: &[String],
-    ) -> Result<InviteReport, SlackError> {
+    pub async fn invite(&self, channel: &str, users: &[String]) -> Result<InviteReport, SlackError> {
         let mut report = InviteReport::default();
         for chunk in users.chunks(INVITE_CHUNK) {
             match self
-                .post(
-                    "conversations.invite",
-                    json!({ "channel": channel, "users": chunk.join(","), "force": true }),
-                )
+                .post("conversations.invite", json!({ "channel": channel, "users": chunk.join(","), "force": true }))
                 .await
             {
                 Ok(v) => {
                     let failed = per_user_errors(&v);
                     for user in chunk {
                         match failed.iter().find(|(u, _)| u == user) {
-                            Some((_, code)) if code == "already_in_channel" => {
-                                report.already_in.push(user.clone())
-                            }
+                            Some((_, code)) if code == "already_in_channel" => report.already_in.push(user.clone()),
                             Some((_, code)) => report.failed.push((user.clone(), code.clone())),
                             None => report.invited.push(user.clone()),
                         }
@@ -344,18 +285,14 @@ impl SlackApi {
                     } else if is_per_user_code(&code) {
                         report.failed.push((chunk[0].clone(), code));
                     } else {
-                        return Err(SlackError::Api {
-                            method: "conversations.invite",
-                            code,
-                        });
+                        return Err(SlackError::Api { method: "conversations.invite", code });
                     }
                 }
                 Err(SlackError::Api { code, .. } | SlackError::Transport { message: code, .. })
                     if is_per_user_code(&code) || code.contains("errors") =>
                 {
                     for user in chunk {
-                        let single =
-                            Box::pin(self.invite(channel, std::slice::from_ref(user))).await?;
+                        let single = Box::pin(self.invite(channel, std::slice::from_ref(user))).await?;
                         report.invited.extend(single.invited);
                         report.already_in.extend(single.already_in);
                         report.failed.extend(single.failed);
@@ -369,12 +306,7 @@ impl SlackApi {
 
     /// `conversations.setTopic`.
     pub async fn set_topic(&self, channel: &str, topic: &str) -> Result<(), SlackError> {
-        self.post(
-            "conversations.setTopic",
-            json!({ "channel": channel, "topic": topic }),
-        )
-        .await
-        .map(|_| ())
+        self.post("conversations.setTopic", json!({ "channel": channel, "topic": topic })).await.map(|_| ())
     }
 
     /// `chat.postMessage`; returns the message ts.
@@ -396,49 +328,24 @@ impl SlackApi {
         v.get("ts")
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .ok_or(SlackError::Transport {
-                method: "chat.postMessage",
-                message: "answer without ts".to_owned(),
-            })
+            .ok_or(SlackError::Transport { method: "chat.postMessage", message: "answer without ts".to_owned() })
     }
 
     /// `chat.update`.
-    pub async fn update_message(
-        &self,
-        channel: &str,
-        ts: &str,
-        text: &str,
-        blocks: &Value,
-    ) -> Result<(), SlackError> {
-        self.post(
-            "chat.update",
-            json!({ "channel": channel, "ts": ts, "text": text, "blocks": blocks }),
-        )
-        .await
-        .map(|_| ())
+    pub async fn update_message(&self, channel: &str, ts: &str, text: &str, blocks: &Value) -> Result<(), SlackError> {
+        self.post("chat.update", json!({ "channel": channel, "ts": ts, "text": text, "blocks": blocks }))
+            .await
+            .map(|_| ())
     }
 
     /// `chat.postEphemeral`.
-    pub async fn post_ephemeral(
-        &self,
-        channel: &str,
-        user: &str,
-        text: &str,
-    ) -> Result<(), SlackError> {
-        self.post(
-            "chat.postEphemeral",
-            json!({ "channel": channel, "user": user, "text": text }),
-        )
-        .await
-        .map(|_| ())
+    pub async fn post_ephemeral(&self, channel: &str, user: &str, text: &str) -> Result<(), SlackError> {
+        self.post("chat.postEphemeral", json!({ "channel": channel, "user": user, "text": text })).await.map(|_| ())
     }
 
     /// `pins.add`; an already pinned message is fine.
     pub async fn pin(&self, channel: &str, ts: &str) -> Result<(), SlackError> {
-        match self
-            .post("pins.add", json!({ "channel": channel, "timestamp": ts }))
-            .await
-        {
+        match self.post("pins.add", json!({ "channel": channel, "timestamp": ts })).await {
             Err(SlackError::Api { code, .. }) if code == "already_pinned" => Ok(()),
             other => other.map(|_| ()),
         }
@@ -446,20 +353,14 @@ impl SlackApi {
 
     /// `bookmarks.add` (a link).
     pub async fn bookmark(&self, channel: &str, title: &str, link: &str) -> Result<(), SlackError> {
-        self.post(
-            "bookmarks.add",
-            json!({ "channel_id": channel, "title": title, "type": "link", "link": link }),
-        )
-        .await
-        .map(|_| ())
+        self.post("bookmarks.add", json!({ "channel_id": channel, "title": title, "type": "link", "link": link }))
+            .await
+            .map(|_| ())
     }
 
     /// `conversations.archive`; an already archived channel is fine.
     pub async fn archive(&self, channel: &str) -> Result<(), SlackError> {
-        match self
-            .post("conversations.archive", json!({ "channel": channel }))
-            .await
-        {
+        match self.post("conversations.archive", json!({ "channel": channel })).await {
             Err(SlackError::Api { code, .. }) if code == "already_archived" => Ok(()),
             other => other.map(|_| ()),
         }
@@ -470,20 +371,11 @@ impl SlackApi {
         if let Some(id) = self.emails.lock().await.get(email) {
             return Ok(Some(id.clone()));
         }
-        match self
-            .get("users.lookupByEmail", &[("email", Some(email.to_owned()))])
-            .await
-        {
+        match self.get("users.lookupByEmail", &[("email", Some(email.to_owned()))]).await {
             Ok(v) => {
-                let id = v
-                    .pointer("/user/id")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
+                let id = v.pointer("/user/id").and_then(Value::as_str).map(str::to_owned);
                 if let Some(id) = &id {
-                    self.emails
-                        .lock()
-                        .await
-                        .insert(email.to_owned(), id.clone());
+                    self.emails.lock().await.insert(email.to_owned(), id.clone());
                 }
                 Ok(id)
             }
@@ -494,12 +386,7 @@ impl SlackApi {
 
     /// `usergroups.users.list`.
     pub async fn usergroup_members(&self, group: &str) -> Result<Vec<String>, SlackError> {
-        let v = self
-            .get(
-                "usergroups.users.list",
-                &[("usergroup", Some(group.to_owned()))],
-            )
-            .await?;
+        let v = self.get("usergroups.users.list", &[("usergroup", Some(group.to_owned()))]).await?;
         Ok(v.get("users")
             .and_then(Value::as_array)
             .into_iter()
@@ -509,13 +396,16 @@ impl SlackApi {
             .collect())
     }
 
+    /// The newest `limit` messages of a channel (one page).
+    pub async fn history(&self, channel: &str, limit: u32) -> Result<Vec<Value>, SlackError> {
+        let v = self
+            .get("conversations.history", &[("channel", Some(channel.to_owned())), ("limit", Some(limit.to_string()))])
+            .await?;
+        Ok(v.get("messages").and_then(Value::as_array).cloned().unwrap_or_default())
+    }
+
     /// Thread replies (parent first), one page of up to `limit`.
-    pub async fn replies(
-        &self,
-        channel: &str,
-        ts: &str,
-        limit: u32,
-    ) -> Result<Vec<Value>, SlackError> {
+    pub async fn replies(&self, channel: &str, ts: &str, limit: u32) -> Result<Vec<Value>, SlackError> {
         let v = self
             .get(
                 "conversations.replies",
@@ -526,28 +416,13 @@ impl SlackApi {
                 ],
             )
             .await?;
-        Ok(v.get("messages")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default())
+        Ok(v.get("messages").and_then(Value::as_array).cloned().unwrap_or_default())
     }
 
     /// Posts to a slash command's or interaction's `response_url` (no token is sent).
-    pub async fn respond(
-        &self,
-        response_url: &str,
-        text: &str,
-        in_channel: bool,
-    ) -> Result<(), SlackError> {
-        let transport = |message: String| SlackError::Transport {
-            method: "response_url",
-            message,
-        };
-        let kind = if in_channel {
-            "in_channel"
-        } else {
-            "ephemeral"
-        };
+    pub async fn respond(&self, response_url: &str, text: &str, in_channel: bool) -> Result<(), SlackError> {
+        let transport = |message: String| SlackError::Transport { method: "response_url", message };
+        let kind = if in_channel { "in_channel" } else { "ephemeral" };
         let response = self
             .http
             .post(response_url)
@@ -562,10 +437,7 @@ impl SlackApi {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok())
                 .map(Duration::from_secs);
-            return Err(SlackError::RateLimited {
-                method: "response_url",
-                retry_after,
-            });
+            return Err(SlackError::RateLimited { method: "response_url", retry_after });
         }
         if !response.status().is_success() {
             return Err(transport(format!("HTTP {}", response.status())));
@@ -575,25 +447,15 @@ impl SlackApi {
 }
 
 fn channel_of(v: &Value, method: &'static str) -> Result<Channel, SlackError> {
-    let text = |k: &str| {
-        v.pointer(&format!("/channel/{k}"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
+    let text = |k: &str| v.pointer(&format!("/channel/{k}")).and_then(Value::as_str).map(str::to_owned);
     match (text("id"), text("name")) {
         (Some(id), Some(name)) => Ok(Channel { id, name }),
-        _ => Err(SlackError::Transport {
-            method,
-            message: "answer without channel id and name".to_owned(),
-        }),
+        _ => Err(SlackError::Transport { method, message: "answer without channel id and name".to_owned() }),
     }
 }
 
 fn next_cursor(v: &Value) -> Option<String> {
-    v.pointer("/response_metadata/next_cursor")
-        .and_then(Value::as_str)
-        .filter(|c| !c.is_empty())
-        .map(str::to_owned)
+    v.pointer("/response_metadata/next_cursor").and_then(Value::as_str).filter(|c| !c.is_empty()).map(str::to_owned)
 }
 
 /// `errors: [{"user": "U1", "error": "user_not_found"}]` of a forced invite.
@@ -602,12 +464,7 @@ fn per_user_errors(v: &Value) -> Vec<(String, String)> {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|e| {
-            Some((
-                e.get("user")?.as_str()?.to_owned(),
-                e.get("error")?.as_str()?.to_owned(),
-            ))
-        })
+        .filter_map(|e| Some((e.get("user")?.as_str()?.to_owned(), e.get("error")?.as_str()?.to_owned())))
         .collect()
 }
 

@@ -14,9 +14,7 @@ use jiff::Timestamp;
 use crate::config::DatabaseSettings;
 use crate::domain::incident::{ChannelRef, NewIncident, Outcome};
 use crate::domain::war_room::{Responder, WarRoom};
-use crate::domain::{
-    Alert, Incident, IncidentId, IncidentStatus, Problem, ProblemKey, SourceKind, TimelineEvent,
-};
+use crate::domain::{Alert, Incident, IncidentId, IncidentStatus, Problem, ProblemKey, SourceKind, TimelineEvent};
 
 /// What can go wrong in storage, by what the caller does about it.
 #[derive(Debug, thiserror::Error)]
@@ -137,50 +135,22 @@ pub trait Store: Send + Sync + 'static {
     async fn alerts(&self, id: IncidentId) -> Result<Vec<Alert>, StoreError>;
     async fn timeline(&self, id: IncidentId) -> Result<Vec<TimelineEvent>, StoreError>;
     /// Counts deliveries stored for a problem key (for tests and the API).
-    async fn delivery_count(&self, source: SourceKind, key: &ProblemKey)
-    -> Result<u64, StoreError>;
+    async fn delivery_count(&self, source: SourceKind, key: &ProblemKey) -> Result<u64, StoreError>;
 
     /// Records an inbound event key; `true` the first time, `false` for a redelivery.
-    async fn record_inbound(
-        &self,
-        source: &str,
-        key: &str,
-        now: Timestamp,
-    ) -> Result<bool, StoreError>;
+    async fn record_inbound(&self, source: &str, key: &str, now: Timestamp) -> Result<bool, StoreError>;
 
     /// Claims the next due job: the oldest of its incident with none running (a job without an
     /// incident is its own queue), or one whose lease expired.
-    async fn claim_job(
-        &self,
-        worker: &str,
-        now: Timestamp,
-        lease: Duration,
-    ) -> Result<Option<Job>, StoreError>;
+    async fn claim_job(&self, worker: &str, now: Timestamp, lease: Duration) -> Result<Option<Job>, StoreError>;
     /// Extends a lease the worker still holds; `false` if it lost it.
-    async fn extend_lease(
-        &self,
-        id: i64,
-        worker: &str,
-        until: Timestamp,
-    ) -> Result<bool, StoreError>;
+    async fn extend_lease(&self, id: i64, worker: &str, until: Timestamp) -> Result<bool, StoreError>;
     /// Marks a job done; `false` if the worker lost its lease meanwhile.
     async fn finish_job(&self, id: i64, worker: &str, now: Timestamp) -> Result<bool, StoreError>;
     /// Puts a job back to run after `run_after`.
-    async fn retry_job(
-        &self,
-        id: i64,
-        worker: &str,
-        run_after: Timestamp,
-        error: &str,
-    ) -> Result<bool, StoreError>;
+    async fn retry_job(&self, id: i64, worker: &str, run_after: Timestamp, error: &str) -> Result<bool, StoreError>;
     /// Gives up on a job: it stays visible as `dead` and no longer blocks its incident.
-    async fn bury_job(
-        &self,
-        id: i64,
-        worker: &str,
-        now: Timestamp,
-        error: &str,
-    ) -> Result<bool, StoreError>;
+    async fn bury_job(&self, id: i64, worker: &str, now: Timestamp, error: &str) -> Result<bool, StoreError>;
     /// When the earliest pending job becomes due, if any.
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError>;
     /// Jobs of an incident (all states), oldest first; `None` lists jobs without an incident.
@@ -195,23 +165,13 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces a war room row.
     async fn save_war_room(&self, room: &WarRoom, now: Timestamp) -> Result<(), StoreError>;
     /// The incident (and war room round) a Slack channel belongs to.
-    async fn incident_by_channel(
-        &self,
-        channel_id: &str,
-    ) -> Result<Option<(IncidentId, u32)>, StoreError>;
+    async fn incident_by_channel(&self, channel_id: &str) -> Result<Option<(IncidentId, u32)>, StoreError>;
     /// Records the incident's current channel (only that column: jobs never save a whole incident).
-    async fn set_incident_channel(
-        &self,
-        id: IncidentId,
-        channel: &ChannelRef,
-    ) -> Result<(), StoreError>;
+    async fn set_incident_channel(&self, id: IncidentId, channel: &ChannelRef) -> Result<(), StoreError>;
+    /// Records the incident's ticket key (only that column).
+    async fn set_incident_ticket(&self, id: IncidentId, key: &crate::domain::TicketKey) -> Result<(), StoreError>;
     /// Adds responders; people already recorded keep their first role.
-    async fn add_responders(
-        &self,
-        id: IncidentId,
-        responders: &[Responder],
-        now: Timestamp,
-    ) -> Result<(), StoreError>;
+    async fn add_responders(&self, id: IncidentId, responders: &[Responder], now: Timestamp) -> Result<(), StoreError>;
     async fn responders(&self, id: IncidentId) -> Result<Vec<Responder>, StoreError>;
 }
 
@@ -219,24 +179,12 @@ pub trait Store: Send + Sync + 'static {
 #[async_trait]
 pub trait StoreTx: Send {
     /// The incident a problem key is linked to now, if any.
-    async fn linked_incident(
-        &mut self,
-        source: SourceKind,
-        key: &ProblemKey,
-    ) -> Result<Option<Incident>, StoreError>;
+    async fn linked_incident(&mut self, source: SourceKind, key: &ProblemKey) -> Result<Option<Incident>, StoreError>;
     async fn incident(&mut self, id: IncidentId) -> Result<Option<Incident>, StoreError>;
     async fn alerts(&mut self, id: IncidentId) -> Result<Vec<Alert>, StoreError>;
-    async fn insert_incident(
-        &mut self,
-        incident: &NewIncident,
-        now: Timestamp,
-    ) -> Result<IncidentId, StoreError>;
+    async fn insert_incident(&mut self, incident: &NewIncident, now: Timestamp) -> Result<IncidentId, StoreError>;
     /// Saves every mutable field of `incident`.
-    async fn update_incident(
-        &mut self,
-        incident: &Incident,
-        now: Timestamp,
-    ) -> Result<(), StoreError>;
+    async fn update_incident(&mut self, incident: &Incident, now: Timestamp) -> Result<(), StoreError>;
     /// Points `(source, key)` at `incident`.
     async fn link_problem(
         &mut self,
@@ -245,12 +193,8 @@ pub trait StoreTx: Send {
         incident: IncidentId,
         now: Timestamp,
     ) -> Result<(), StoreError>;
-    async fn upsert_alerts(
-        &mut self,
-        incident: IncidentId,
-        alerts: &[Alert],
-        now: Timestamp,
-    ) -> Result<(), StoreError>;
+    async fn upsert_alerts(&mut self, incident: IncidentId, alerts: &[Alert], now: Timestamp)
+    -> Result<(), StoreError>;
     /// Keeps the raw delivery and what it meant.
     async fn record_delivery(
         &mut self,
@@ -260,18 +204,11 @@ pub trait StoreTx: Send {
         outcome: Outcome,
         now: Timestamp,
     ) -> Result<(), StoreError>;
-    async fn add_timeline(
-        &mut self,
-        incident: IncidentId,
-        events: &[TimelineEvent],
-    ) -> Result<(), StoreError>;
+    async fn add_timeline(&mut self, incident: IncidentId, events: &[TimelineEvent]) -> Result<(), StoreError>;
     /// Adds a job due now whose retry budget ends at `deadline`.
-    async fn enqueue(
-        &mut self,
-        job: &NewJob,
-        now: Timestamp,
-        deadline: Timestamp,
-    ) -> Result<Enqueued, StoreError>;
+    async fn enqueue(&mut self, job: &NewJob, now: Timestamp, deadline: Timestamp) -> Result<Enqueued, StoreError>;
+    /// Records an inbound event key inside this transaction; `false` for a redelivery.
+    async fn record_inbound(&mut self, source: &str, key: &str, now: Timestamp) -> Result<bool, StoreError>;
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 

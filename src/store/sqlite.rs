@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::{Enqueued, IncidentFilter, Job, JobKey, JobState, NewJob, Store, StoreError, StoreTx};
@@ -18,8 +16,7 @@ use crate::config::{DatabaseSettings, Synchronous};
 use crate::domain::incident::{ChannelRef, NewIncident, Outcome};
 use crate::domain::war_room::{Responder, Role, WarRoom};
 use crate::domain::{
-    Actor, Alert, AlertStatus, Incident, IncidentId, Problem, ProblemKey, SourceKind, TicketKey,
-    TimelineEvent,
+    Actor, Alert, AlertStatus, Incident, IncidentId, Problem, ProblemKey, SourceKind, TicketKey, TimelineEvent,
 };
 
 /// SQLite behind the [`Store`] port.
@@ -40,15 +37,21 @@ impl SqliteStore {
             })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(settings.max_connections.max(1))
-            .connect_with(options)
-            .await?;
+        let pool =
+            SqlitePoolOptions::new().max_connections(settings.max_connections.max(1)).connect_with(options).await?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
             .map_err(|e| StoreError::Unavailable(sqlx::Error::Migrate(Box::new(e))))?;
         Ok(Self { pool })
+    }
+}
+
+impl SqliteStore {
+    /// The connection pool, for adapters that share this database (the built-in desk).
+    #[must_use]
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 }
 
@@ -68,8 +71,7 @@ fn parse<T: FromStr>(column: &str, text: &str) -> Result<T, StoreError>
 where
     T::Err: std::fmt::Display,
 {
-    text.parse()
-        .map_err(|e| StoreError::Corrupt(format!("{column} `{text}`: {e}")))
+    text.parse().map_err(|e| StoreError::Corrupt(format!("{column} `{text}`: {e}")))
 }
 
 fn json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result<T, StoreError> {
@@ -94,9 +96,7 @@ fn incident_from_row(row: &SqliteRow) -> Result<Incident, StoreError> {
     let channel_id: Option<String> = row.try_get("channel_id")?;
     let channel_name: Option<String> = row.try_get("channel_name")?;
     let actor = |column: &str| -> Result<Option<Actor>, StoreError> {
-        Ok(row
-            .try_get::<Option<String>, _>(column)?
-            .map(|a| Actor::parse(&a)))
+        Ok(row.try_get::<Option<String>, _>(column)?.map(|a| Actor::parse(&a)))
     };
     Ok(Incident {
         id: IncidentId::from_seq(row.try_get("seq")?),
@@ -105,8 +105,7 @@ fn incident_from_row(row: &SqliteRow) -> Result<Incident, StoreError> {
         service: row.try_get("service")?,
         status: parse("status", &status)?,
         source: parse("source", &source)?,
-        problem_key: ProblemKey::new(&key)
-            .ok_or_else(|| StoreError::Corrupt("empty problem_key".to_owned()))?,
+        problem_key: ProblemKey::new(&key).ok_or_else(|| StoreError::Corrupt("empty problem_key".to_owned()))?,
         description: row.try_get("description")?,
         url: row.try_get("url")?,
         labels: json::<BTreeMap<String, String>>("labels", &labels)?,
@@ -119,12 +118,8 @@ fn incident_from_row(row: &SqliteRow) -> Result<Incident, StoreError> {
         summary: row.try_get("summary")?,
         commander: row.try_get("commander")?,
         assignee: row.try_get("assignee")?,
-        channel: channel_id
-            .zip(channel_name)
-            .map(|(id, name)| ChannelRef { id, name }),
-        ticket: row
-            .try_get::<Option<String>, _>("ticket_key")?
-            .map(TicketKey::external),
+        channel: channel_id.zip(channel_name).map(|(id, name)| ChannelRef { id, name }),
+        ticket: row.try_get::<Option<String>, _>("ticket_key")?.map(TicketKey::external),
         reopen_count: u32::try_from(row.try_get::<i64, _>("reopen_count")?).unwrap_or(0),
     })
 }
@@ -153,9 +148,7 @@ fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
     Ok(Job {
         id: row.try_get("id")?,
         kind: row.try_get("kind")?,
-        incident: row
-            .try_get::<Option<i64>, _>("incident_seq")?
-            .map(IncidentId::from_seq),
+        incident: row.try_get::<Option<i64>, _>("incident_seq")?.map(IncidentId::from_seq),
         payload: json("payload", &payload)?,
         state: JobState::parse(&state)?,
         attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(0),
@@ -170,13 +163,7 @@ where
     E: sqlx::Executor<'e, Database = Sqlite>,
 {
     let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE seq = ?");
-    sqlx::query(&sql)
-        .bind(id.seq())
-        .fetch_optional(executor)
-        .await?
-        .as_ref()
-        .map(incident_from_row)
-        .transpose()
+    sqlx::query(&sql).bind(id.seq()).fetch_optional(executor).await?.as_ref().map(incident_from_row).transpose()
 }
 
 async fn fetch_alerts<'e, E>(executor: E, id: IncidentId) -> Result<Vec<Alert>, StoreError>
@@ -229,12 +216,10 @@ impl Store for SqliteStore {
     }
 
     async fn timeline(&self, id: IncidentId) -> Result<Vec<TimelineEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at, kind, actor, text FROM timeline WHERE incident_seq = ? ORDER BY id",
-        )
-        .bind(id.seq())
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query("SELECT at, kind, actor, text FROM timeline WHERE incident_seq = ? ORDER BY id")
+            .bind(id.seq())
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(TimelineEvent {
@@ -247,45 +232,29 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn delivery_count(
-        &self,
-        source: SourceKind,
-        key: &ProblemKey,
-    ) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM problems WHERE source = ? AND problem_key = ?",
-        )
-        .bind(source.as_str())
-        .bind(key.as_str())
-        .fetch_one(&self.pool)
-        .await?;
+    async fn delivery_count(&self, source: SourceKind, key: &ProblemKey) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM problems WHERE source = ? AND problem_key = ?")
+            .bind(source.as_str())
+            .bind(key.as_str())
+            .fetch_one(&self.pool)
+            .await?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
-    async fn record_inbound(
-        &self,
-        source: &str,
-        key: &str,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let result = sqlx::query("INSERT INTO inbound (source, dedupe_key, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-            .bind(source)
-            .bind(key)
-            .bind(millis(now))
-            .execute(&self.pool)
-            .await?;
+    async fn record_inbound(&self, source: &str, key: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO inbound (source, dedupe_key, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(source)
+        .bind(key)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
         Ok(result.rows_affected() == 1)
     }
 
-    async fn claim_job(
-        &self,
-        worker: &str,
-        now: Timestamp,
-        lease: Duration,
-    ) -> Result<Option<Job>, StoreError> {
-        let until = now
-            .as_millisecond()
-            .saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+    async fn claim_job(&self, worker: &str, now: Timestamp, lease: Duration) -> Result<Option<Job>, StoreError> {
+        let until = now.as_millisecond().saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
         // One statement, so two workers can never claim the same row. A job is claimable when it
         // is due (pending and past run_after, or running with an expired lease) and is the head
         // of its incident's queue (lowest id among that incident's pending and running jobs).
@@ -307,20 +276,14 @@ impl Store for SqliteStore {
         row.as_ref().map(job_from_row).transpose()
     }
 
-    async fn extend_lease(
-        &self,
-        id: i64,
-        worker: &str,
-        until: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE jobs SET locked_until = ? WHERE id = ? AND state = 'running' AND locked_by = ?",
-        )
-        .bind(millis(until))
-        .bind(id)
-        .bind(worker)
-        .execute(&self.pool)
-        .await?;
+    async fn extend_lease(&self, id: i64, worker: &str, until: Timestamp) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("UPDATE jobs SET locked_until = ? WHERE id = ? AND state = 'running' AND locked_by = ?")
+                .bind(millis(until))
+                .bind(id)
+                .bind(worker)
+                .execute(&self.pool)
+                .await?;
         Ok(result.rows_affected() == 1)
     }
 
@@ -337,13 +300,7 @@ impl Store for SqliteStore {
         Ok(result.rows_affected() == 1)
     }
 
-    async fn retry_job(
-        &self,
-        id: i64,
-        worker: &str,
-        run_after: Timestamp,
-        error: &str,
-    ) -> Result<bool, StoreError> {
+    async fn retry_job(&self, id: i64, worker: &str, run_after: Timestamp, error: &str) -> Result<bool, StoreError> {
         let result = sqlx::query(
             "UPDATE jobs SET state = 'pending', run_after = ?, last_error = ?, locked_by = NULL, locked_until = NULL \
              WHERE id = ? AND state = 'running' AND locked_by = ?",
@@ -358,20 +315,12 @@ impl Store for SqliteStore {
             Ok(done) => Ok(done.rows_affected() == 1),
             // A newer pending job with the same coalesce key exists: it renders the same state,
             // so this one is no longer needed.
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                self.finish_job(id, worker, run_after).await
-            }
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => self.finish_job(id, worker, run_after).await,
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn bury_job(
-        &self,
-        id: i64,
-        worker: &str,
-        now: Timestamp,
-        error: &str,
-    ) -> Result<bool, StoreError> {
+    async fn bury_job(&self, id: i64, worker: &str, now: Timestamp, error: &str) -> Result<bool, StoreError> {
         let result = sqlx::query(
             "UPDATE jobs SET state = 'dead', finished_at = ?, last_error = ?, locked_by = NULL, locked_until = NULL \
              WHERE id = ? AND state = 'running' AND locked_by = ?",
@@ -405,10 +354,9 @@ impl Store for SqliteStore {
     }
 
     async fn open_job_count(&self) -> Result<u64, StoreError> {
-        let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')")
-                .fetch_one(&self.pool)
-                .await?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
@@ -456,23 +404,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn incident_by_channel(
-        &self,
-        channel_id: &str,
-    ) -> Result<Option<(IncidentId, u32)>, StoreError> {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT incident_seq, round FROM war_rooms WHERE channel_id = ?")
-                .bind(channel_id)
-                .fetch_optional(&self.pool)
-                .await?;
+    async fn incident_by_channel(&self, channel_id: &str) -> Result<Option<(IncidentId, u32)>, StoreError> {
+        let row: Option<(i64, i64)> = sqlx::query_as("SELECT incident_seq, round FROM war_rooms WHERE channel_id = ?")
+            .bind(channel_id)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|(seq, round)| (IncidentId::from_seq(seq), u32::try_from(round).unwrap_or(0))))
     }
 
-    async fn set_incident_channel(
-        &self,
-        id: IncidentId,
-        channel: &ChannelRef,
-    ) -> Result<(), StoreError> {
+    async fn set_incident_channel(&self, id: IncidentId, channel: &ChannelRef) -> Result<(), StoreError> {
         sqlx::query("UPDATE incidents SET channel_id = ?, channel_name = ? WHERE seq = ?")
             .bind(&channel.id)
             .bind(&channel.name)
@@ -482,12 +422,16 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn add_responders(
-        &self,
-        id: IncidentId,
-        responders: &[Responder],
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
+    async fn set_incident_ticket(&self, id: IncidentId, key: &TicketKey) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET ticket_key = ? WHERE seq = ?")
+            .bind(key.as_str())
+            .bind(id.seq())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn add_responders(&self, id: IncidentId, responders: &[Responder], now: Timestamp) -> Result<(), StoreError> {
         for responder in responders {
             sqlx::query("INSERT INTO responders (incident_seq, user_id, role, added_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
                 .bind(id.seq())
@@ -506,13 +450,7 @@ impl Store for SqliteStore {
                 .bind(id.seq())
                 .fetch_all(&self.pool)
                 .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(user, role)| Responder {
-                user,
-                role: Role::parse(&role),
-            })
-            .collect())
+        Ok(rows.into_iter().map(|(user, role)| Responder { user, role: Role::parse(&role) }).collect())
     }
 }
 
@@ -537,18 +475,13 @@ struct SqliteTx {
 
 #[async_trait]
 impl StoreTx for SqliteTx {
-    async fn linked_incident(
-        &mut self,
-        source: SourceKind,
-        key: &ProblemKey,
-    ) -> Result<Option<Incident>, StoreError> {
-        let seq: Option<i64> = sqlx::query_scalar(
-            "SELECT incident_seq FROM incident_problems WHERE source = ? AND problem_key = ?",
-        )
-        .bind(source.as_str())
-        .bind(key.as_str())
-        .fetch_optional(&mut *self.tx)
-        .await?;
+    async fn linked_incident(&mut self, source: SourceKind, key: &ProblemKey) -> Result<Option<Incident>, StoreError> {
+        let seq: Option<i64> =
+            sqlx::query_scalar("SELECT incident_seq FROM incident_problems WHERE source = ? AND problem_key = ?")
+                .bind(source.as_str())
+                .bind(key.as_str())
+                .fetch_optional(&mut *self.tx)
+                .await?;
         match seq {
             Some(seq) => fetch_incident(&mut *self.tx, IncidentId::from_seq(seq)).await,
             None => Ok(None),
@@ -563,11 +496,7 @@ impl StoreTx for SqliteTx {
         fetch_alerts(&mut *self.tx, id).await
     }
 
-    async fn insert_incident(
-        &mut self,
-        incident: &NewIncident,
-        now: Timestamp,
-    ) -> Result<IncidentId, StoreError> {
+    async fn insert_incident(&mut self, incident: &NewIncident, now: Timestamp) -> Result<IncidentId, StoreError> {
         let seq: i64 = sqlx::query_scalar(
             "INSERT INTO incidents (title, severity, service, status, source, problem_key, description, url, labels, \
              entities, opened_at, updated_at) VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
@@ -702,32 +631,21 @@ impl StoreTx for SqliteTx {
         Ok(())
     }
 
-    async fn add_timeline(
-        &mut self,
-        incident: IncidentId,
-        events: &[TimelineEvent],
-    ) -> Result<(), StoreError> {
+    async fn add_timeline(&mut self, incident: IncidentId, events: &[TimelineEvent]) -> Result<(), StoreError> {
         for event in events {
-            sqlx::query(
-                "INSERT INTO timeline (incident_seq, at, kind, actor, text) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(incident.seq())
-            .bind(millis(event.at))
-            .bind(&event.kind)
-            .bind(event.actor.to_string())
-            .bind(&event.text)
-            .execute(&mut *self.tx)
-            .await?;
+            sqlx::query("INSERT INTO timeline (incident_seq, at, kind, actor, text) VALUES (?, ?, ?, ?, ?)")
+                .bind(incident.seq())
+                .bind(millis(event.at))
+                .bind(&event.kind)
+                .bind(event.actor.to_string())
+                .bind(&event.text)
+                .execute(&mut *self.tx)
+                .await?;
         }
         Ok(())
     }
 
-    async fn enqueue(
-        &mut self,
-        job: &NewJob,
-        now: Timestamp,
-        deadline: Timestamp,
-    ) -> Result<Enqueued, StoreError> {
+    async fn enqueue(&mut self, job: &NewJob, now: Timestamp, deadline: Timestamp) -> Result<Enqueued, StoreError> {
         let (dedupe, coalesce) = match &job.key {
             JobKey::None => (None, None),
             JobKey::Once(key) => (Some(key.as_str()), None),
@@ -747,11 +665,19 @@ impl StoreTx for SqliteTx {
         .bind(millis(deadline))
         .execute(&mut *self.tx)
         .await?;
-        Ok(if result.rows_affected() == 1 {
-            Enqueued::Added
-        } else {
-            Enqueued::AlreadyThere
-        })
+        Ok(if result.rows_affected() == 1 { Enqueued::Added } else { Enqueued::AlreadyThere })
+    }
+
+    async fn record_inbound(&mut self, source: &str, key: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO inbound (source, dedupe_key, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(source)
+        .bind(key)
+        .bind(millis(now))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(result.rows_affected() == 1)
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {

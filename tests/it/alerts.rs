@@ -9,102 +9,37 @@ use crate::helpers::{fixture, spawn_app, spawn_app_with};
 async fn the_captured_alertmanager_bodies_open_update_resolve_and_open_a_second_incident() {
     let app = spawn_app().await;
 
-    let first = app
-        .deliver(
-            "alertmanager",
-            "alerts/alertmanager_01_firing.json",
-            "opened",
-        )
-        .await;
-    let partial = app
-        .deliver(
-            "alertmanager",
-            "alerts/alertmanager_02_partially_resolved.json",
-            "updated",
-        )
-        .await;
-    let resolved = app
-        .deliver(
-            "alertmanager",
-            "alerts/alertmanager_03_resolved.json",
-            "resolved",
-        )
-        .await;
-    let disk = app
-        .deliver(
-            "alertmanager",
-            "alerts/alertmanager_04_diskfull.json",
-            "opened",
-        )
-        .await;
+    let first = app.deliver("alertmanager", "alerts/alertmanager_01_firing.json", "opened").await;
+    let partial = app.deliver("alertmanager", "alerts/alertmanager_02_partially_resolved.json", "updated").await;
+    let resolved = app.deliver("alertmanager", "alerts/alertmanager_03_resolved.json", "resolved").await;
+    let disk = app.deliver("alertmanager", "alerts/alertmanager_04_diskfull.json", "opened").await;
 
     assert_eq!(first.as_deref(), Some("INC-1"));
-    assert_eq!(
-        partial, first,
-        "a partial recovery updates the same incident"
-    );
+    assert_eq!(partial, first, "a partial recovery updates the same incident");
     assert_eq!(resolved, first);
-    assert_eq!(
-        disk.as_deref(),
-        Some("INC-2"),
-        "a new group key is a new incident"
-    );
+    assert_eq!(disk.as_deref(), Some("INC-2"), "a new group key is a new incident");
     let (_, incident) = app.get_api("/api/incidents/INC-1").await;
     assert_eq!(incident["status"], "resolved");
-    let statuses: Vec<&str> = incident["alerts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        statuses,
-        ["resolved", "resolved"],
-        "both fingerprints end resolved"
-    );
+    let statuses: Vec<&str> =
+        incident["alerts"].as_array().unwrap().iter().map(|a| a["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["resolved", "resolved"], "both fingerprints end resolved");
 }
 
 #[tokio::test]
 async fn a_repeated_delivery_that_changes_nothing_is_a_duplicate_of_the_same_incident() {
     let app = spawn_app().await;
-    let first = app
-        .deliver(
-            "alertmanager",
-            "alerts/alertmanager_01_firing.json",
-            "opened",
-        )
-        .await;
-    let again = app
-        .deliver(
-            "alertmanager",
-            "alerts/alertmanager_01_firing.json",
-            "duplicate",
-        )
-        .await;
+    let first = app.deliver("alertmanager", "alerts/alertmanager_01_firing.json", "opened").await;
+    let again = app.deliver("alertmanager", "alerts/alertmanager_01_firing.json", "duplicate").await;
     assert_eq!(first, again);
     let (_, list) = app.get_api("/api/incidents").await;
-    assert_eq!(
-        list["incidents"].as_array().unwrap().len(),
-        1,
-        "a repeat must not open a second incident"
-    );
+    assert_eq!(list["incidents"].as_array().unwrap().len(), 1, "a repeat must not open a second incident");
 }
 
 #[tokio::test]
 async fn a_group_still_firing_with_some_alerts_resolved_stays_open() {
     let app = spawn_app().await;
-    app.deliver(
-        "alertmanager",
-        "alerts/alertmanager_01_firing.json",
-        "opened",
-    )
-    .await;
-    app.deliver(
-        "alertmanager",
-        "alerts/alertmanager_02_partially_resolved.json",
-        "updated",
-    )
-    .await;
+    app.deliver("alertmanager", "alerts/alertmanager_01_firing.json", "opened").await;
+    app.deliver("alertmanager", "alerts/alertmanager_02_partially_resolved.json", "updated").await;
     let (_, incident) = app.get_api("/api/incidents/INC-1").await;
     assert_eq!(incident["status"], "open");
     assert!(
@@ -119,25 +54,9 @@ async fn a_group_still_firing_with_some_alerts_resolved_stays_open() {
 #[tokio::test]
 async fn a_resolved_problem_firing_again_within_the_window_reopens_the_same_incident() {
     let app = spawn_app().await;
-    app.deliver(
-        "alertmanager",
-        "alerts/alertmanager_01_firing.json",
-        "opened",
-    )
-    .await;
-    app.deliver(
-        "alertmanager",
-        "alerts/alertmanager_03_resolved.json",
-        "resolved",
-    )
-    .await;
-    let reopened = app
-        .deliver(
-            "alertmanager",
-            "alerts/alertmanager_01_firing.json",
-            "reopened",
-        )
-        .await;
+    app.deliver("alertmanager", "alerts/alertmanager_01_firing.json", "opened").await;
+    app.deliver("alertmanager", "alerts/alertmanager_03_resolved.json", "resolved").await;
+    let reopened = app.deliver("alertmanager", "alerts/alertmanager_01_firing.json", "reopened").await;
     assert_eq!(reopened.as_deref(), Some("INC-1"));
     let (_, incident) = app.get_api("/api/incidents/INC-1").await;
     assert_eq!(incident["status"], "open");
@@ -147,118 +66,55 @@ async fn a_resolved_problem_firing_again_within_the_window_reopens_the_same_inci
 #[tokio::test]
 async fn a_resolved_problem_firing_again_after_the_window_opens_a_new_incident() {
     let app = spawn_app().await;
-    app.deliver(
-        "alertmanager",
-        "alerts/alertmanager_01_firing.json",
-        "opened",
-    )
-    .await;
-    app.deliver(
-        "alertmanager",
-        "alerts/alertmanager_03_resolved.json",
-        "resolved",
-    )
-    .await;
+    app.deliver("alertmanager", "alerts/alertmanager_01_firing.json", "opened").await;
+    app.deliver("alertmanager", "alerts/alertmanager_03_resolved.json", "resolved").await;
     app.clock.advance(SignedDuration::from_hours(25));
-    let later = app
-        .deliver(
-            "alertmanager",
-            "alerts/alertmanager_01_firing.json",
-            "opened",
-        )
-        .await;
+    let later = app.deliver("alertmanager", "alerts/alertmanager_01_firing.json", "opened").await;
     assert_eq!(later.as_deref(), Some("INC-2"));
 }
 
 #[tokio::test]
 async fn a_resolution_of_a_problem_never_seen_open_is_ignored() {
     let app = spawn_app().await;
-    let (status, body) = app
-        .post_hook(
-            "alertmanager",
-            &fixture("alerts/alertmanager_03_resolved.json"),
-        )
-        .await;
+    let (status, body) = app.post_hook("alertmanager", &fixture("alerts/alertmanager_03_resolved.json")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    assert_eq!(
-        body,
-        serde_json::json!({ "incident": null, "outcome": "ignored" })
-    );
+    assert_eq!(body, serde_json::json!({ "incident": null, "outcome": "ignored" }));
 }
 
 #[tokio::test]
 async fn dynatrace_open_merge_resolve_and_reopen_follow_the_pid() {
     let app = spawn_app().await;
-    let id = app
-        .deliver("dynatrace", "alerts/dynatrace_open.json", "opened")
-        .await;
-    app.deliver("dynatrace", "alerts/dynatrace_open.json", "duplicate")
-        .await;
-    app.deliver("dynatrace", "alerts/dynatrace_merge.json", "updated")
-        .await;
-    app.deliver("dynatrace", "alerts/dynatrace_resolved.json", "resolved")
-        .await;
-    app.deliver("dynatrace", "alerts/dynatrace_resolved.json", "duplicate")
-        .await;
-    let again = app
-        .deliver("dynatrace", "alerts/dynatrace_open.json", "reopened")
-        .await;
+    let id = app.deliver("dynatrace", "alerts/dynatrace_open.json", "opened").await;
+    app.deliver("dynatrace", "alerts/dynatrace_open.json", "duplicate").await;
+    app.deliver("dynatrace", "alerts/dynatrace_merge.json", "updated").await;
+    app.deliver("dynatrace", "alerts/dynatrace_resolved.json", "resolved").await;
+    app.deliver("dynatrace", "alerts/dynatrace_resolved.json", "duplicate").await;
+    let again = app.deliver("dynatrace", "alerts/dynatrace_open.json", "reopened").await;
     assert_eq!(again, id);
-    let (_, incident) = app
-        .get_api(&format!("/api/incidents/{}", id.unwrap()))
-        .await;
+    let (_, incident) = app.get_api(&format!("/api/incidents/{}", id.unwrap())).await;
     assert_eq!(incident["severity"], "sev1", "AVAILABILITY maps to sev1");
-    assert_eq!(
-        incident["service"], "checkout",
-        "the service comes from the Tags"
-    );
+    assert_eq!(incident["service"], "checkout", "the service comes from the Tags");
 }
 
 #[tokio::test]
 async fn generic_and_keptn_problems_open_incidents() {
     let app = spawn_app().await;
-    app.deliver("generic", "alerts/generic_disk.json", "opened")
-        .await;
-    app.deliver("keptn", "alerts/keptn_problem_open.json", "opened")
-        .await;
+    app.deliver("generic", "alerts/generic_disk.json", "opened").await;
+    app.deliver("keptn", "alerts/keptn_problem_open.json", "opened").await;
     let (status, body) = app
-        .post_hook(
-            "generic",
-            r#"{"key":"disk-db-1","title":"Disk /var 95% full on db-1","status":"resolved"}"#,
-        )
+        .post_hook("generic", r#"{"key":"disk-db-1","title":"Disk /var 95% full on db-1","status":"resolved"}"#)
         .await;
-    assert_eq!(
-        (status, body["outcome"].as_str()),
-        (StatusCode::ACCEPTED, Some("resolved"))
-    );
+    assert_eq!((status, body["outcome"].as_str()), (StatusCode::ACCEPTED, Some("resolved")));
     let (_, incident) = app.get_api("/api/incidents/INC-1").await;
-    assert_eq!(
-        (incident["severity"].as_str(), incident["status"].as_str()),
-        (Some("sev3"), Some("resolved"))
-    );
+    assert_eq!((incident["severity"].as_str(), incident["status"].as_str()), (Some("sev3"), Some("resolved")));
 }
 
 #[tokio::test]
 async fn with_resolve_on_source_resolve_off_a_source_resolution_moves_the_incident_to_monitoring() {
     let app = spawn_app_with(|s| s.incidents.resolve_on_source_resolve = false).await;
-    app.deliver(
-        "alertmanager",
-        "alerts/alertmanager_01_firing.json",
-        "opened",
-    )
-    .await;
-    app.deliver(
-        "alertmanager",
-        "alerts/alertmanager_03_resolved.json",
-        "resolved",
-    )
-    .await;
-    app.deliver(
-        "alertmanager",
-        "alerts/alertmanager_03_resolved.json",
-        "duplicate",
-    )
-    .await;
+    app.deliver("alertmanager", "alerts/alertmanager_01_firing.json", "opened").await;
+    app.deliver("alertmanager", "alerts/alertmanager_03_resolved.json", "resolved").await;
+    app.deliver("alertmanager", "alerts/alertmanager_03_resolved.json", "duplicate").await;
     let (_, incident) = app.get_api("/api/incidents/INC-1").await;
     assert_eq!(incident["status"], "monitoring");
 }
@@ -266,19 +122,11 @@ async fn with_resolve_on_source_resolve_off_a_source_resolution_moves_the_incide
 #[tokio::test]
 async fn every_delivery_is_stored_raw_before_the_answer() {
     let app = spawn_app().await;
-    app.deliver("generic", "alerts/generic_disk.json", "opened")
-        .await;
-    app.deliver("generic", "alerts/generic_disk.json", "duplicate")
-        .await;
-    app.deliver("generic", "alerts/generic_disk.json", "duplicate")
-        .await;
+    app.deliver("generic", "alerts/generic_disk.json", "opened").await;
+    app.deliver("generic", "alerts/generic_disk.json", "duplicate").await;
+    app.deliver("generic", "alerts/generic_disk.json", "duplicate").await;
     let key = warroom::domain::ProblemKey::new("disk-db-1").unwrap();
-    let stored = app
-        .services
-        .store
-        .delivery_count(warroom::domain::SourceKind::Generic, &key)
-        .await
-        .unwrap();
+    let stored = app.services.store.delivery_count(warroom::domain::SourceKind::Generic, &key).await.unwrap();
     assert_eq!(stored, 3, "duplicates are stored too");
 }
 
@@ -286,28 +134,14 @@ async fn every_delivery_is_stored_raw_before_the_answer() {
 async fn an_unavailable_database_answers_503_so_alertmanager_retries() {
     let app = spawn_app().await;
     app.set_database_up(false);
-    let (status, body) = app
-        .post_hook(
-            "alertmanager",
-            &fixture("alerts/alertmanager_01_firing.json"),
-        )
-        .await;
+    let (status, body) = app.post_hook("alertmanager", &fixture("alerts/alertmanager_01_firing.json")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(body["error"].as_str().unwrap().contains("database"));
     let (health_status, health) = app.get_api("/healthz").await;
-    assert_eq!(
-        health_status,
-        StatusCode::OK,
-        "healthz answers 200 while HTTP serves"
-    );
+    assert_eq!(health_status, StatusCode::OK, "healthz answers 200 while HTTP serves");
     assert_eq!(health["status"], "degraded");
     app.set_database_up(true);
-    app.deliver(
-        "alertmanager",
-        "alerts/alertmanager_01_firing.json",
-        "opened",
-    )
-    .await;
+    app.deliver("alertmanager", "alerts/alertmanager_01_firing.json", "opened").await;
 }
 
 #[tokio::test]
@@ -334,14 +168,6 @@ async fn concurrent_first_deliveries_of_one_problem_open_exactly_one_incident() 
         outcomes.push(task.await.unwrap()["outcome"].as_str().unwrap().to_owned());
     }
     outcomes.sort();
-    assert_eq!(
-        outcomes.iter().filter(|o| *o == "opened").count(),
-        1,
-        "{outcomes:?}"
-    );
-    assert_eq!(
-        outcomes.iter().filter(|o| *o == "duplicate").count(),
-        7,
-        "{outcomes:?}"
-    );
+    assert_eq!(outcomes.iter().filter(|o| *o == "opened").count(), 1, "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|o| *o == "duplicate").count(), 7, "{outcomes:?}");
 }

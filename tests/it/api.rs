@@ -7,12 +7,7 @@ use crate::helpers::{spawn_app, spawn_app_with};
 #[tokio::test]
 async fn the_incident_shows_the_contract_fields_alerts_and_a_timeline_with_actors() {
     let app = spawn_app().await;
-    app.deliver(
-        "alertmanager",
-        "alerts/alertmanager_01_firing.json",
-        "opened",
-    )
-    .await;
+    app.deliver("alertmanager", "alerts/alertmanager_01_firing.json", "opened").await;
     let (status, incident) = app.get_api("/api/incidents/INC-1").await;
     assert_eq!(status, StatusCode::OK);
     for field in [
@@ -31,17 +26,11 @@ async fn the_incident_shows_the_contract_fields_alerts_and_a_timeline_with_actor
         "alerts",
         "timeline",
     ] {
-        assert!(
-            incident.get(field).is_some(),
-            "missing `{field}` in {incident}"
-        );
+        assert!(incident.get(field).is_some(), "missing `{field}` in {incident}");
     }
     assert_eq!(incident["id"], "INC-1");
     assert_eq!(incident["source"], "alertmanager");
-    assert!(
-        incident["opened_at"].as_str().unwrap().ends_with('Z'),
-        "times are RFC 3339 UTC"
-    );
+    assert!(incident["opened_at"].as_str().unwrap().ends_with('Z'), "times are RFC 3339 UTC");
     assert_eq!(incident["alerts"].as_array().unwrap().len(), 2);
     assert_eq!(incident["timeline"][0]["kind"], "opened");
     assert_eq!(incident["timeline"][0]["actor"], "source:alertmanager");
@@ -51,30 +40,15 @@ async fn the_incident_shows_the_contract_fields_alerts_and_a_timeline_with_actor
 async fn the_list_is_newest_first_filters_by_status_and_pages_with_a_cursor() {
     let app = spawn_app().await;
     for n in 1..=5 {
-        app.post_hook(
-            "generic",
-            &format!(r#"{{"key":"k{n}","title":"problem {n}"}}"#),
-        )
-        .await;
+        app.post_hook("generic", &format!(r#"{{"key":"k{n}","title":"problem {n}"}}"#)).await;
     }
-    app.post_hook(
-        "generic",
-        r#"{"key":"k2","title":"problem 2","status":"resolved"}"#,
-    )
-    .await;
+    app.post_hook("generic", r#"{"key":"k2","title":"problem 2","status":"resolved"}"#).await;
 
     let (_, first) = app.get_api("/api/incidents?limit=2").await;
-    let ids: Vec<&str> = first["incidents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = first["incidents"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["INC-5", "INC-4"]);
     let cursor = first["next_cursor"].as_str().unwrap();
-    let (_, second) = app
-        .get_api(&format!("/api/incidents?limit=2&cursor={cursor}"))
-        .await;
+    let (_, second) = app.get_api(&format!("/api/incidents?limit=2&cursor={cursor}")).await;
     assert_eq!(second["incidents"][0]["id"], "INC-3");
 
     let (_, resolved) = app.get_api("/api/incidents?status=resolved").await;
@@ -86,21 +60,9 @@ async fn the_list_is_newest_first_filters_by_status_and_pages_with_a_cursor() {
 async fn bad_queries_and_unknown_incidents_get_precise_errors() {
     let app = spawn_app().await;
     let table = [
-        (
-            "/api/incidents?status=sleeping",
-            StatusCode::BAD_REQUEST,
-            Some("status"),
-        ),
-        (
-            "/api/incidents?limit=0",
-            StatusCode::BAD_REQUEST,
-            Some("limit"),
-        ),
-        (
-            "/api/incidents?cursor=yesterday",
-            StatusCode::BAD_REQUEST,
-            Some("cursor"),
-        ),
+        ("/api/incidents?status=sleeping", StatusCode::BAD_REQUEST, Some("status")),
+        ("/api/incidents?limit=0", StatusCode::BAD_REQUEST, Some("limit")),
+        ("/api/incidents?cursor=yesterday", StatusCode::BAD_REQUEST, Some("cursor")),
         ("/api/incidents/INC-99", StatusCode::NOT_FOUND, None),
         ("/api/incidents/banana", StatusCode::NOT_FOUND, None),
     ];
@@ -116,12 +78,7 @@ async fn bad_queries_and_unknown_incidents_get_precise_errors() {
 #[tokio::test]
 async fn the_api_requires_its_token() {
     let app = spawn_app().await;
-    let response = app
-        .http
-        .get(format!("{}/api/incidents", app.base))
-        .send()
-        .await
-        .unwrap();
+    let response = app.http.get(format!("{}/api/incidents", app.base)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let response = app
         .http
@@ -130,11 +87,7 @@ async fn the_api_requires_its_token() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        response.status(),
-        StatusCode::UNAUTHORIZED,
-        "a separate API token replaces the webhook token"
-    );
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "a separate API token replaces the webhook token");
 }
 
 #[tokio::test]
@@ -153,12 +106,7 @@ async fn the_api_token_defaults_to_the_webhook_token() {
 #[tokio::test]
 async fn healthz_reports_the_database_and_slack() {
     let app = spawn_app().await;
-    let response = app
-        .http
-        .get(format!("{}/healthz", app.base))
-        .send()
-        .await
-        .unwrap();
+    let response = app.http.get(format!("{}/healthz", app.base)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK, "healthz needs no token");
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["database"], "ok");
@@ -168,8 +116,7 @@ async fn healthz_reports_the_database_and_slack() {
 #[tokio::test]
 async fn the_server_stops_cleanly_when_asked() {
     let app = spawn_app().await;
-    app.deliver("generic", "alerts/generic_disk.json", "opened")
-        .await;
+    app.deliver("generic", "alerts/generic_disk.json", "opened").await;
     tokio::time::timeout(std::time::Duration::from_secs(10), app.stop())
         .await
         .expect("stops in time")

@@ -122,53 +122,28 @@ fn payload_cases(source: &str) -> Vec<(&'static str, String, &'static str)> {
     let kp = fixture("alerts/keptn_problem_open.json");
     match source {
         "alertmanager" => vec![
-            (
-                "missing groupKey",
-                am.replace("\"groupKey\"", "\"groupkey\""),
-                "groupKey",
-            ),
-            (
-                "unknown status",
-                am.replacen("\"status\":\"firing\"", "\"status\":\"burning\"", 1),
-                "status",
-            ),
+            ("missing groupKey", am.replace("\"groupKey\"", "\"groupkey\""), "groupKey"),
+            ("unknown status", am.replacen("\"status\":\"firing\"", "\"status\":\"burning\"", 1), "status"),
             (
                 "alerts not a list",
-                am.replace("\"alerts\":[", "\"alerts\":{\"x\":[")
-                    .replace("],\"groupLabels\"", "]},\"groupLabels\""),
+                am.replace("\"alerts\":[", "\"alerts\":{\"x\":[").replace("],\"groupLabels\"", "]},\"groupLabels\""),
                 "alerts",
             ),
             (
                 "fingerprint wrong type",
-                am.replacen(
-                    "\"fingerprint\":\"711c95e367dfcd66\"",
-                    "\"fingerprint\":7",
-                    1,
-                ),
+                am.replacen("\"fingerprint\":\"711c95e367dfcd66\"", "\"fingerprint\":7", 1),
                 "alerts[0].fingerprint",
             ),
             (
                 "bad startsAt",
-                am.replacen(
-                    "\"startsAt\":\"2026-11-21T22:18:57Z\"",
-                    "\"startsAt\":\"yesterday\"",
-                    1,
-                ),
+                am.replacen("\"startsAt\":\"2026-11-21T22:18:57Z\"", "\"startsAt\":\"yesterday\"", 1),
                 "alerts[0].startsAt",
             ),
-            (
-                "wrong version",
-                am.replace("\"version\":\"4\"", "\"version\":\"3\""),
-                "version",
-            ),
+            ("wrong version", am.replace("\"version\":\"4\"", "\"version\":\"3\""), "version"),
         ],
         "dynatrace" => vec![
             ("missing PID", dt.replace("\"PID\"", "\"pid\""), "PID"),
-            (
-                "unknown State",
-                dt.replace("\"State\":\"OPEN\"", "\"State\":\"MAYBE\""),
-                "State",
-            ),
+            ("unknown State", dt.replace("\"State\":\"OPEN\"", "\"State\":\"MAYBE\""), "State"),
             (
                 "empty title",
                 dt.replace(
@@ -179,51 +154,26 @@ fn payload_cases(source: &str) -> Vec<(&'static str, String, &'static str)> {
             ),
             (
                 "entities not a list",
-                dt.replacen("\"ImpactedEntities\":[", "\"ImpactedEntities\":{\"x\":[", 1)
-                    .replacen("}],\"ProblemDetails\"", "}]},\"ProblemDetails\"", 1),
+                dt.replacen("\"ImpactedEntities\":[", "\"ImpactedEntities\":{\"x\":[", 1).replacen(
+                    "}],\"ProblemDetails\"",
+                    "}]},\"ProblemDetails\"",
+                    1,
+                ),
                 "ImpactedEntities",
             ),
         ],
         "generic" => vec![
             ("missing key", r#"{"title":"t"}"#.to_owned(), "key"),
             ("missing title", r#"{"key":"k"}"#.to_owned(), "title"),
-            (
-                "key wrong type",
-                r#"{"key":1,"title":"t"}"#.to_owned(),
-                "key",
-            ),
-            (
-                "unknown status",
-                r#"{"key":"k","title":"t","status":"burning"}"#.to_owned(),
-                "status",
-            ),
-            (
-                "unknown severity",
-                r#"{"key":"k","title":"t","severity":"apocalyptic"}"#.to_owned(),
-                "severity",
-            ),
-            (
-                "labels wrong type",
-                r#"{"key":"k","title":"t","labels":["a"]}"#.to_owned(),
-                "labels",
-            ),
+            ("key wrong type", r#"{"key":1,"title":"t"}"#.to_owned(), "key"),
+            ("unknown status", r#"{"key":"k","title":"t","status":"burning"}"#.to_owned(), "status"),
+            ("unknown severity", r#"{"key":"k","title":"t","severity":"apocalyptic"}"#.to_owned(), "severity"),
+            ("labels wrong type", r#"{"key":"k","title":"t","labels":["a"]}"#.to_owned(), "labels"),
         ],
         "keptn" => vec![
-            (
-                "not a problem event",
-                kp.replace("sh.keptn.events.problem", "sh.keptn.event.action.triggered"),
-                "type",
-            ),
-            (
-                "missing context",
-                kp.replace("\"shkeptncontext\"", "\"context\""),
-                "shkeptncontext",
-            ),
-            (
-                "unknown State",
-                kp.replace("\"State\":\"OPEN\"", "\"State\":\"MAYBE\""),
-                "data.State",
-            ),
+            ("not a problem event", kp.replace("sh.keptn.events.problem", "sh.keptn.event.action.triggered"), "type"),
+            ("missing context", kp.replace("\"shkeptncontext\"", "\"context\""), "shkeptncontext"),
+            ("unknown State", kp.replace("\"State\":\"OPEN\"", "\"State\":\"MAYBE\""), "data.State"),
         ],
         _ => unreachable!("no such source"),
     }
@@ -234,10 +184,7 @@ async fn every_hook_refuses_bad_transport_in_the_contracts_order() {
     let app = spawn_app().await;
     for (source, valid_fixture) in HOOKS {
         for case in transport_cases(&fixture(valid_fixture)) {
-            let mut request = app
-                .http
-                .post(format!("{}/hooks/{source}", app.base))
-                .body(case.body.clone());
+            let mut request = app.http.post(format!("{}/hooks/{source}", app.base)).body(case.body.clone());
             if let Some(token) = case.token {
                 request = request.bearer_auth(token);
             }
@@ -248,11 +195,7 @@ async fn every_hook_refuses_bad_transport_in_the_contracts_order() {
             let status = response.status();
             let body: serde_json::Value = response.json().await.unwrap_or_default();
             assert_eq!(status, case.status, "{source}: {}: {body}", case.why);
-            assert!(
-                body["error"].is_string(),
-                "{source}: {}: every error has a JSON body, got {body}",
-                case.why
-            );
+            assert!(body["error"].is_string(), "{source}: {}: every error has a JSON body, got {body}", case.why);
             if let Some(field) = case.field {
                 assert_eq!(body["field"], field, "{source}: {}: {body}", case.why);
             }
@@ -271,11 +214,7 @@ async fn every_hook_names_the_offending_field_of_a_bad_payload() {
         }
     }
     let (_, list) = app.get_api("/api/incidents").await;
-    assert_eq!(
-        list["incidents"],
-        serde_json::json!([]),
-        "no bad delivery opened an incident"
-    );
+    assert_eq!(list["incidents"], serde_json::json!([]), "no bad delivery opened an incident");
 }
 
 #[tokio::test]
@@ -283,10 +222,5 @@ async fn an_unknown_hook_is_a_404_naming_the_known_ones() {
     let app = spawn_app().await;
     let (status, body) = app.post_hook("nagios", "{}").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("alertmanager, dynatrace, generic or keptn")
-    );
+    assert!(body["error"].as_str().unwrap().contains("alertmanager, dynatrace, generic or keptn"));
 }

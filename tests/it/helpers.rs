@@ -17,10 +17,10 @@ use warroom::config::Settings;
 use warroom::domain::incident::{ChannelRef, NewIncident, Outcome};
 use warroom::domain::war_room::{Responder, WarRoom};
 use warroom::domain::{
-    Alert, Clock, Incident, IncidentId, Problem, ProblemKey, ShiftedClock, SourceKind,
-    TimelineEvent,
+    Alert, Clock, Incident, IncidentId, Problem, ProblemKey, ShiftedClock, SourceKind, TimelineEvent,
 };
 use warroom::handlers::Services;
+use warroom::sim::{SimConfig, SimSlack};
 use warroom::store::sqlite::SqliteStore;
 use warroom::store::{Enqueued, IncidentFilter, Job, NewJob, Store, StoreError, StoreTx};
 
@@ -29,15 +29,17 @@ pub const API_TOKEN: &str = "test-api-token";
 
 /// Reads a file under `tests/fixtures/`.
 pub fn fixture(path: &str) -> String {
-    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(path);
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path);
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("fixture {}: {e}", full.display()))
 }
 
 /// Settings for tests: temp database, tokens, fast timers.
 pub fn test_settings(dir: &TempDir) -> Settings {
-    let mut settings = Settings::default();
+    let mut settings =
+        Settings { oncall: toml::from_str(ONCALL_TOML).expect("on-call settings"), ..Settings::default() };
+    settings.slack.reconnect_delay = Duration::from_secs(1);
+    settings.slack.retry_initial = Duration::from_millis(50);
+    settings.slack.retry_max = Duration::from_millis(200);
     settings.database.url = format!("sqlite://{}", dir.path().join("warroom.db").display());
     settings.http.webhook_token = Some(WEBHOOK_TOKEN.into());
     settings.http.api_token = Some(API_TOKEN.into());
@@ -53,6 +55,7 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub services: Services,
+    pub slack: SimSlack,
     pub clock: ShiftedClock,
     pub store_switch: Arc<AtomicBool>,
     stop: Option<oneshot::Sender<()>>,
@@ -70,27 +73,25 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     warroom::telemetry::init_for_test();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings(&dir);
+    let slack = start_workspace().await;
+    settings.slack.bot_token = Some(slack.config().bot_token.clone().into());
+    settings.slack.app_token = Some(slack.config().app_token.clone().into());
+    settings.slack.api_url = slack.api_url();
     configure(&mut settings);
-    let sqlite = SqliteStore::connect(&settings.database)
-        .await
-        .expect("test database");
     let store_switch = Arc::new(AtomicBool::new(true));
-    let store = Arc::new(SwitchableStore {
-        inner: Arc::new(sqlite),
-        up: Arc::clone(&store_switch),
-    });
+    let switch = Arc::clone(&store_switch);
     let clock = ShiftedClock::new();
     let options = AppOptions {
         clock: Arc::new(clock.clone()),
         insecure_no_webhook_auth: false,
         worker_name: "test".to_owned(),
-        store: Some(store),
+        wrap_store: Some(Arc::new(move |inner| {
+            Arc::new(SwitchableStore { inner, up: Arc::clone(&switch) }) as Arc<dyn Store>
+        })),
     };
     let app = App::build(settings, options).await.expect("app builds");
     let services = app.services().clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run(listener, async move {
@@ -100,6 +101,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         base,
         http: reqwest::Client::new(),
         services,
+        slack,
         clock,
         store_switch,
         stop: Some(stop),
@@ -133,13 +135,8 @@ impl TestApp {
 
     /// `GET {path}` with the API token.
     pub async fn get_api(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(API_TOKEN)
-            .send()
-            .await
-            .expect("api request");
+        let response =
+            self.http.get(format!("{}{path}", self.base)).bearer_auth(API_TOKEN).send().await.expect("api request");
         read(response).await
     }
 
@@ -154,6 +151,36 @@ impl TestApp {
         }
     }
 
+    /// Waits until `condition` holds on the simulated workspace (re-checked after every call).
+    pub async fn wait_for_slack(&self, what: &str, condition: impl FnMut(&SimSlack) -> bool) {
+        assert!(self.slack.wait_for(Duration::from_secs(10), condition).await, "timed out waiting for {what}");
+    }
+
+    /// Waits until no job is pending or running.
+    pub async fn settle(&self) {
+        let store = &self.services.store;
+        let settled = tokio::time::timeout(Duration::from_secs(10), async {
+            while store.open_job_count().await.unwrap_or(1) > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(settled.is_ok(), "jobs did not settle: {:?}", store.jobs(Some(IncidentId::from_seq(1))).await);
+    }
+
+    /// The incident's channel in the simulated workspace.
+    pub async fn channel_of(&self, id: &str) -> warroom::sim::SimChannel {
+        let (_, incident) = self.get_api(&format!("/api/incidents/{id}")).await;
+        let channel_id =
+            incident["channel"]["id"].as_str().unwrap_or_else(|| panic!("{id} has no channel: {incident}")).to_owned();
+        self.slack.channels().into_iter().find(|c| c.id == channel_id).expect("channel exists in Slack")
+    }
+
+    /// Waits for the Socket Mode connection.
+    pub async fn connected(&self) {
+        assert!(self.slack.wait_for_connections(1, Duration::from_secs(10)).await, "Socket Mode did not connect");
+    }
+
     /// Makes the database unreachable (or reachable again).
     pub fn set_database_up(&self, up: bool) {
         self.store_switch.store(up, Ordering::SeqCst);
@@ -165,8 +192,40 @@ impl Drop for TestApp {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        self.slack.shutdown();
     }
 }
+
+/// Ana and Ben are on call (Ben by email), Lea leads incidents, Zoe is just around.
+pub const ANA: &str = "U0ANA";
+pub const BEN: &str = "U0BEN";
+pub const LEA: &str = "U0LEA";
+pub const ZOE: &str = "U0ZOE";
+
+/// A simulated workspace with the test team.
+pub async fn start_workspace() -> SimSlack {
+    let config = SimConfig { redelivery_after: Duration::from_millis(400), ..SimConfig::default() };
+    let slack = SimSlack::start(config).await.expect("simulated Slack");
+    slack.add_user(ANA, "ana", "ana@example.com");
+    slack.add_user(BEN, "ben", "ben@example.com");
+    slack.add_user(LEA, "lea", "lea@example.com");
+    slack.add_user(ZOE, "zoe", "zoe@example.com");
+    slack.add_usergroup("S0LEADS", "incident-leads", &[LEA]);
+    slack
+}
+
+/// One daily team in UTC: Ana and Ben (by email) alternate, Lea's group leads.
+pub const ONCALL_TOML: &str = r#"
+default_team = "platform"
+[[teams]]
+name = "platform"
+members = ["U0ANA", "ben@example.com"]
+timezone = "UTC"
+handoff = "daily"
+handoff_time = "00:00"
+rotation_start = "2026-01-01"
+lead_group = "S0LEADS"
+"#;
 
 async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
@@ -183,11 +242,7 @@ pub struct SwitchableStore {
 
 impl SwitchableStore {
     fn check(&self) -> Result<(), StoreError> {
-        if self.up.load(Ordering::SeqCst) {
-            Ok(())
-        } else {
-            Err(StoreError::Unavailable(sqlx::Error::PoolClosed))
-        }
+        if self.up.load(Ordering::SeqCst) { Ok(()) } else { Err(StoreError::Unavailable(sqlx::Error::PoolClosed)) }
     }
 }
 
@@ -217,59 +272,28 @@ impl Store for SwitchableStore {
         self.check()?;
         self.inner.timeline(id).await
     }
-    async fn delivery_count(
-        &self,
-        source: SourceKind,
-        key: &ProblemKey,
-    ) -> Result<u64, StoreError> {
+    async fn delivery_count(&self, source: SourceKind, key: &ProblemKey) -> Result<u64, StoreError> {
         self.check()?;
         self.inner.delivery_count(source, key).await
     }
-    async fn record_inbound(
-        &self,
-        source: &str,
-        key: &str,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
+    async fn record_inbound(&self, source: &str, key: &str, now: Timestamp) -> Result<bool, StoreError> {
         self.check()?;
         self.inner.record_inbound(source, key, now).await
     }
-    async fn claim_job(
-        &self,
-        worker: &str,
-        now: Timestamp,
-        lease: Duration,
-    ) -> Result<Option<Job>, StoreError> {
+    async fn claim_job(&self, worker: &str, now: Timestamp, lease: Duration) -> Result<Option<Job>, StoreError> {
         self.check()?;
         self.inner.claim_job(worker, now, lease).await
     }
-    async fn extend_lease(
-        &self,
-        id: i64,
-        worker: &str,
-        until: Timestamp,
-    ) -> Result<bool, StoreError> {
+    async fn extend_lease(&self, id: i64, worker: &str, until: Timestamp) -> Result<bool, StoreError> {
         self.inner.extend_lease(id, worker, until).await
     }
     async fn finish_job(&self, id: i64, worker: &str, now: Timestamp) -> Result<bool, StoreError> {
         self.inner.finish_job(id, worker, now).await
     }
-    async fn retry_job(
-        &self,
-        id: i64,
-        worker: &str,
-        run_after: Timestamp,
-        error: &str,
-    ) -> Result<bool, StoreError> {
+    async fn retry_job(&self, id: i64, worker: &str, run_after: Timestamp, error: &str) -> Result<bool, StoreError> {
         self.inner.retry_job(id, worker, run_after, error).await
     }
-    async fn bury_job(
-        &self,
-        id: i64,
-        worker: &str,
-        now: Timestamp,
-        error: &str,
-    ) -> Result<bool, StoreError> {
+    async fn bury_job(&self, id: i64, worker: &str, now: Timestamp, error: &str) -> Result<bool, StoreError> {
         self.inner.bury_job(id, worker, now, error).await
     }
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
@@ -294,27 +318,19 @@ impl Store for SwitchableStore {
         self.check()?;
         self.inner.save_war_room(room, now).await
     }
-    async fn incident_by_channel(
-        &self,
-        channel_id: &str,
-    ) -> Result<Option<(IncidentId, u32)>, StoreError> {
+    async fn incident_by_channel(&self, channel_id: &str) -> Result<Option<(IncidentId, u32)>, StoreError> {
         self.check()?;
         self.inner.incident_by_channel(channel_id).await
     }
-    async fn set_incident_channel(
-        &self,
-        id: IncidentId,
-        channel: &ChannelRef,
-    ) -> Result<(), StoreError> {
+    async fn set_incident_channel(&self, id: IncidentId, channel: &ChannelRef) -> Result<(), StoreError> {
         self.check()?;
         self.inner.set_incident_channel(id, channel).await
     }
-    async fn add_responders(
-        &self,
-        id: IncidentId,
-        responders: &[Responder],
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
+    async fn set_incident_ticket(&self, id: IncidentId, key: &warroom::domain::TicketKey) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.set_incident_ticket(id, key).await
+    }
+    async fn add_responders(&self, id: IncidentId, responders: &[Responder], now: Timestamp) -> Result<(), StoreError> {
         self.check()?;
         self.inner.add_responders(id, responders, now).await
     }
@@ -327,11 +343,7 @@ impl Store for SwitchableStore {
 /// Opens a bare store in `dir` (for job-runner tests that need no HTTP).
 pub async fn bare_store(dir: &TempDir) -> Arc<dyn Store> {
     let settings = test_settings(dir);
-    Arc::new(
-        SqliteStore::connect(&settings.database)
-            .await
-            .expect("store"),
-    )
+    Arc::new(SqliteStore::connect(&settings.database).await.expect("store"))
 }
 
 /// Inserts an incident directly and returns its id.
@@ -352,13 +364,8 @@ pub async fn insert_incident(store: &Arc<dyn Store>, key: &str) -> IncidentId {
     };
     let now = warroom::domain::SystemClock.now();
     let mut tx = store.begin().await.expect("begin");
-    let id = tx
-        .insert_incident(&NewIncident::from_problem(&problem, now), now)
-        .await
-        .expect("insert");
-    tx.record_delivery(&problem, b"{}", Some(id), Outcome::Opened, now)
-        .await
-        .expect("delivery");
+    let id = tx.insert_incident(&NewIncident::from_problem(&problem, now), now).await.expect("insert");
+    tx.record_delivery(&problem, b"{}", Some(id), Outcome::Opened, now).await.expect("delivery");
     tx.commit().await.expect("commit");
     id
 }
@@ -367,9 +374,7 @@ pub async fn insert_incident(store: &Arc<dyn Store>, key: &str) -> IncidentId {
 pub async fn enqueue(store: &Arc<dyn Store>, job: &NewJob, budget: Duration) -> Enqueued {
     let now = warroom::domain::SystemClock.now();
     let mut tx = store.begin().await.expect("begin");
-    let result = warroom::jobs::enqueue(&mut *tx, job, now, budget)
-        .await
-        .expect("enqueue");
+    let result = warroom::jobs::enqueue(&mut *tx, job, now, budget).await.expect("enqueue");
     tx.commit().await.expect("commit");
     result
 }

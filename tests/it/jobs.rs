@@ -27,11 +27,7 @@ struct Scripted {
 impl Scripted {
     fn failing(name: &str, times: u32) -> Self {
         let scripted = Self::default();
-        scripted
-            .failures
-            .lock()
-            .unwrap()
-            .insert(name.to_owned(), times);
+        scripted.failures.lock().unwrap().insert(name.to_owned(), times);
         scripted
     }
 
@@ -61,12 +57,7 @@ impl JobHandler for Scripted {
 }
 
 fn job(name: &str, incident: Option<warroom::domain::IncidentId>) -> NewJob {
-    NewJob {
-        kind: "test".to_owned(),
-        incident,
-        payload: serde_json::json!({ "name": name }),
-        key: JobKey::None,
-    }
+    NewJob { kind: "test".to_owned(), incident, payload: serde_json::json!({ "name": name }), key: JobKey::None }
 }
 
 fn fast_settings() -> JobSettings {
@@ -102,13 +93,7 @@ fn runner(
     clock: Arc<dyn Clock>,
     settings: JobSettings,
 ) -> Arc<Runner> {
-    Arc::new(Runner::new(
-        Arc::clone(store),
-        handler,
-        clock,
-        settings,
-        "test",
-    ))
+    Arc::new(Runner::new(Arc::clone(store), handler, clock, settings, "test"))
 }
 
 #[tokio::test]
@@ -118,16 +103,7 @@ async fn a_job_that_fails_twice_then_succeeds_runs_exactly_three_times() {
     let handler = Arc::new(Scripted::failing("flaky", 2));
     enqueue(&store, &job("flaky", None), Duration::from_secs(3600)).await;
 
-    drain(
-        &store,
-        runner(
-            &store,
-            handler.clone(),
-            Arc::new(SystemClock),
-            fast_settings(),
-        ),
-    )
-    .await;
+    drain(&store, runner(&store, handler.clone(), Arc::new(SystemClock), fast_settings())).await;
 
     assert_eq!(handler.runs(), ["flaky", "flaky", "flaky"]);
     let stored = &store.jobs(None).await.unwrap()[0];
@@ -143,35 +119,15 @@ async fn a_job_whose_worker_died_mid_run_is_reclaimed_after_its_lease_and_comple
     enqueue(&store, &job("survivor", None), Duration::from_secs(3600)).await;
     let lease = Duration::from_secs(60);
 
-    let crashed = store
-        .claim_job("crashed-worker", clock.now(), lease)
-        .await
-        .unwrap()
-        .expect("claimed");
-    let runner = runner(
-        &store,
-        handler.clone(),
-        Arc::new(clock.clone()),
-        fast_settings(),
-    );
-    assert_eq!(
-        runner.step("second").await.unwrap(),
-        Step::Idle,
-        "the lease still holds"
-    );
+    let crashed = store.claim_job("crashed-worker", clock.now(), lease).await.unwrap().expect("claimed");
+    let runner = runner(&store, handler.clone(), Arc::new(clock.clone()), fast_settings());
+    assert_eq!(runner.step("second").await.unwrap(), Step::Idle, "the lease still holds");
     clock.advance(SignedDuration::from_secs(61));
-    assert_eq!(
-        runner.step("second").await.unwrap(),
-        Step::Done,
-        "an expired lease is claimed again"
-    );
+    assert_eq!(runner.step("second").await.unwrap(), Step::Done, "an expired lease is claimed again");
 
     assert_eq!(handler.runs(), ["survivor"]);
     assert!(
-        !store
-            .finish_job(crashed.id, "crashed-worker", clock.now())
-            .await
-            .unwrap(),
+        !store.finish_job(crashed.id, "crashed-worker", clock.now()).await.unwrap(),
         "the dead worker's late finish is refused"
     );
     assert_eq!(store.jobs(None).await.unwrap()[0].state, JobState::Done);
@@ -182,27 +138,12 @@ async fn two_workers_never_run_the_same_job() {
     let dir = tempfile::tempdir().unwrap();
     let store = bare_store(&dir).await;
     for n in 0..40 {
-        enqueue(
-            &store,
-            &job(&format!("job-{n}"), None),
-            Duration::from_secs(3600),
-        )
-        .await;
+        enqueue(&store, &job(&format!("job-{n}"), None), Duration::from_secs(3600)).await;
     }
-    let handler = Arc::new(Scripted {
-        delay: Duration::from_millis(2),
-        ..Scripted::default()
-    });
-    let settings = JobSettings {
-        workers: 8,
-        ..fast_settings()
-    };
+    let handler = Arc::new(Scripted { delay: Duration::from_millis(2), ..Scripted::default() });
+    let settings = JobSettings { workers: 8, ..fast_settings() };
 
-    drain(
-        &store,
-        runner(&store, handler.clone(), Arc::new(SystemClock), settings),
-    )
-    .await;
+    drain(&store, runner(&store, handler.clone(), Arc::new(SystemClock), settings)).await;
 
     let mut runs = handler.runs();
     runs.sort();
@@ -216,23 +157,14 @@ async fn concurrent_claims_hand_out_distinct_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let store = bare_store(&dir).await;
     for n in 0..20 {
-        enqueue(
-            &store,
-            &job(&format!("job-{n}"), None),
-            Duration::from_secs(3600),
-        )
-        .await;
+        enqueue(&store, &job(&format!("job-{n}"), None), Duration::from_secs(3600)).await;
     }
     let mut claims = Vec::new();
     for worker in 0..20 {
         let store = Arc::clone(&store);
         claims.push(tokio::spawn(async move {
             store
-                .claim_job(
-                    &format!("w{worker}"),
-                    SystemClock.now(),
-                    Duration::from_secs(60),
-                )
+                .claim_job(&format!("w{worker}"), SystemClock.now(), Duration::from_secs(60))
                 .await
                 .unwrap()
                 .map(|j| j.id)
@@ -253,45 +185,18 @@ async fn a_dead_job_is_recorded_and_lets_the_next_job_of_its_incident_run() {
     let dir = tempfile::tempdir().unwrap();
     let store = bare_store(&dir).await;
     let incident = insert_incident(&store, "dead-end").await;
-    enqueue(
-        &store,
-        &job("doomed", Some(incident)),
-        Duration::from_secs(3600),
-    )
-    .await;
-    enqueue(
-        &store,
-        &job("next", Some(incident)),
-        Duration::from_secs(3600),
-    )
-    .await;
+    enqueue(&store, &job("doomed", Some(incident)), Duration::from_secs(3600)).await;
+    enqueue(&store, &job("next", Some(incident)), Duration::from_secs(3600)).await;
     let handler = Arc::new(Scripted::failing("doomed", u32::MAX));
 
-    drain(
-        &store,
-        runner(
-            &store,
-            handler.clone(),
-            Arc::new(SystemClock),
-            fast_settings(),
-        ),
-    )
-    .await;
+    drain(&store, runner(&store, handler.clone(), Arc::new(SystemClock), fast_settings())).await;
 
     assert_eq!(handler.runs(), ["doomed", "next"]);
-    let states: Vec<JobState> = store
-        .jobs(Some(incident))
-        .await
-        .unwrap()
-        .iter()
-        .map(|j| j.state)
-        .collect();
+    let states: Vec<JobState> = store.jobs(Some(incident)).await.unwrap().iter().map(|j| j.state).collect();
     assert_eq!(states, [JobState::Dead, JobState::Done]);
     let timeline = store.timeline(incident).await.unwrap();
     assert!(
-        timeline
-            .iter()
-            .any(|e| e.kind == "job_dead" && e.text.contains("cannot work")),
+        timeline.iter().any(|e| e.kind == "job_dead" && e.text.contains("cannot work")),
         "a dead job shows on the incident"
     );
 }
@@ -303,26 +208,13 @@ async fn a_failing_job_past_its_retry_budget_is_marked_dead() {
     let clock = ShiftedClock::new();
     enqueue(&store, &job("slow-outage", None), Duration::from_secs(60)).await;
     let handler = Arc::new(Scripted::failing("slow-outage", 1000));
-    let runner = runner(
-        &store,
-        handler.clone(),
-        Arc::new(clock.clone()),
-        fast_settings(),
-    );
+    let runner = runner(&store, handler.clone(), Arc::new(clock.clone()), fast_settings());
 
     assert_eq!(runner.step("w").await.unwrap(), Step::Retried);
     clock.advance(SignedDuration::from_secs(61));
     assert_eq!(runner.step("w").await.unwrap(), Step::Dead);
     let stored = &store.jobs(None).await.unwrap()[0];
-    assert!(
-        stored
-            .last_error
-            .as_deref()
-            .unwrap()
-            .contains("retry budget"),
-        "{:?}",
-        stored.last_error
-    );
+    assert!(stored.last_error.as_deref().unwrap().contains("retry budget"), "{:?}", stored.last_error);
 }
 
 #[tokio::test]
@@ -331,35 +223,20 @@ async fn a_reported_retry_after_is_honoured() {
     #[async_trait]
     impl JobHandler for RateLimited {
         async fn run(&self, _job: &Job) -> Result<(), JobError> {
-            Err(JobError::Retry {
-                message: "429".to_owned(),
-                retry_after: Some(Duration::from_secs(30)),
-            })
+            Err(JobError::Retry { message: "429".to_owned(), retry_after: Some(Duration::from_secs(30)) })
         }
     }
     let dir = tempfile::tempdir().unwrap();
     let store = bare_store(&dir).await;
     let clock = ManualClock::new(SystemClock.now());
     enqueue(&store, &job("limited", None), Duration::from_secs(3600)).await;
-    let runner = runner(
-        &store,
-        Arc::new(RateLimited),
-        Arc::new(clock.clone()),
-        fast_settings(),
-    );
+    let runner = runner(&store, Arc::new(RateLimited), Arc::new(clock.clone()), fast_settings());
 
     assert_eq!(runner.step("w").await.unwrap(), Step::Retried);
     let due = store.next_due().await.unwrap().unwrap();
-    assert_eq!(
-        due.duration_since(clock.now()),
-        SignedDuration::from_secs(30)
-    );
+    assert_eq!(due.duration_since(clock.now()), SignedDuration::from_secs(30));
     clock.advance(SignedDuration::from_secs(29));
-    assert_eq!(
-        runner.step("w").await.unwrap(),
-        Step::Idle,
-        "not before Retry-After"
-    );
+    assert_eq!(runner.step("w").await.unwrap(), Step::Idle, "not before Retry-After");
 }
 
 #[tokio::test]
@@ -368,30 +245,13 @@ async fn one_incidents_jobs_start_in_order_even_across_retries() {
     let store = bare_store(&dir).await;
     let incident = insert_incident(&store, "ordered").await;
     for name in ["first", "second", "third"] {
-        enqueue(
-            &store,
-            &job(name, Some(incident)),
-            Duration::from_secs(3600),
-        )
-        .await;
+        enqueue(&store, &job(name, Some(incident)), Duration::from_secs(3600)).await;
     }
     let handler = Arc::new(Scripted::failing("first", 2));
 
-    drain(
-        &store,
-        runner(
-            &store,
-            handler.clone(),
-            Arc::new(SystemClock),
-            fast_settings(),
-        ),
-    )
-    .await;
+    drain(&store, runner(&store, handler.clone(), Arc::new(SystemClock), fast_settings())).await;
 
-    assert_eq!(
-        handler.runs(),
-        ["first", "first", "first", "second", "third"]
-    );
+    assert_eq!(handler.runs(), ["first", "first", "first", "second", "third"]);
 }
 
 #[tokio::test]
@@ -413,11 +273,7 @@ async fn different_incidents_run_in_parallel() {
     }
     let handler = Arc::new(Rendezvous(tokio::sync::Barrier::new(2)));
 
-    drain(
-        &store,
-        runner(&store, handler, Arc::new(SystemClock), fast_settings()),
-    )
-    .await;
+    drain(&store, runner(&store, handler, Arc::new(SystemClock), fast_settings())).await;
 }
 
 #[tokio::test]
@@ -428,26 +284,14 @@ async fn a_burst_of_ten_state_changes_leaves_at_most_one_pending_render_job() {
 
     let mut added = 0;
     for _ in 0..10 {
-        if enqueue(
-            &store,
-            &jobs::new::render_war_room(incident),
-            Duration::from_secs(3600),
-        )
-        .await
-            == Enqueued::Added
-        {
+        if enqueue(&store, &jobs::new::render_war_room(incident), Duration::from_secs(3600)).await == Enqueued::Added {
             added += 1;
         }
     }
 
     assert_eq!(added, 1);
-    let pending = store
-        .jobs(Some(incident))
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|j| j.state == JobState::Pending)
-        .count();
+    let pending =
+        store.jobs(Some(incident)).await.unwrap().into_iter().filter(|j| j.state == JobState::Pending).count();
     assert_eq!(pending, 1);
 }
 
@@ -456,36 +300,13 @@ async fn a_render_requested_while_one_runs_is_queued_again() {
     let dir = tempfile::tempdir().unwrap();
     let store = bare_store(&dir).await;
     let incident = insert_incident(&store, "rendering").await;
-    enqueue(
-        &store,
-        &jobs::new::render_war_room(incident),
-        Duration::from_secs(3600),
-    )
-    .await;
-    let running = store
-        .claim_job("w", SystemClock.now(), Duration::from_secs(60))
-        .await
-        .unwrap()
-        .unwrap();
+    enqueue(&store, &jobs::new::render_war_room(incident), Duration::from_secs(3600)).await;
+    let running = store.claim_job("w", SystemClock.now(), Duration::from_secs(60)).await.unwrap().unwrap();
 
-    let again = enqueue(
-        &store,
-        &jobs::new::render_war_room(incident),
-        Duration::from_secs(3600),
-    )
-    .await;
+    let again = enqueue(&store, &jobs::new::render_war_room(incident), Duration::from_secs(3600)).await;
 
-    assert_eq!(
-        again,
-        Enqueued::Added,
-        "the running render may have read the old state"
-    );
-    assert!(
-        store
-            .finish_job(running.id, "w", SystemClock.now())
-            .await
-            .unwrap()
-    );
+    assert_eq!(again, Enqueued::Added, "the running render may have read the old state");
+    assert!(store.finish_job(running.id, "w", SystemClock.now()).await.unwrap());
 }
 
 #[tokio::test]
@@ -493,17 +314,7 @@ async fn a_once_job_is_enqueued_only_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = bare_store(&dir).await;
     let incident = insert_incident(&store, "once").await;
-    let first = enqueue(
-        &store,
-        &jobs::new::open_war_room(incident),
-        Duration::from_secs(3600),
-    )
-    .await;
-    let second = enqueue(
-        &store,
-        &jobs::new::open_war_room(incident),
-        Duration::from_secs(3600),
-    )
-    .await;
+    let first = enqueue(&store, &jobs::new::open_war_room(incident), Duration::from_secs(3600)).await;
+    let second = enqueue(&store, &jobs::new::open_war_room(incident), Duration::from_secs(3600)).await;
     assert_eq!((first, second), (Enqueued::Added, Enqueued::AlreadyThere));
 }

@@ -5,3 +5,5 @@ mod api;
 mod bad_input;
 mod helpers;
 mod jobs;
+mod socket_mode;
+mod war_room;
