@@ -118,11 +118,11 @@ impl App {
             Services { store, clock: options.clock, settings: Arc::clone(&settings), nudge: runner.nudge(), desk };
         let socket_mode = match (slack, &settings.slack.app_token) {
             (Some(api), Some(app_token)) => Some(SocketMode {
+                inbound: Arc::new(Inbound::new(services.clone(), health.clone(), oncall, api.clone())),
                 api,
                 app_token: app_token.clone(),
                 settings: settings.slack.clone(),
                 health: health.clone(),
-                inbound: Arc::new(Inbound::new(services.clone(), health.clone(), oncall)),
             }),
             (Some(_), None) => {
                 warn!("SLACK_APP_TOKEN is not set: warroom posts to Slack but hears no slash commands or buttons");

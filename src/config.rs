@@ -157,6 +157,10 @@ pub struct SlackSettings {
     /// Longest delay of that loop.
     #[serde(deserialize_with = "duration")]
     pub retry_max: Duration,
+    /// How often warroom records that it is listening; a silence of three of these is a gap
+    /// the transcript backfills from Slack's history.
+    #[serde(deserialize_with = "duration")]
+    pub heartbeat: Duration,
 }
 
 impl Default for SlackSettings {
@@ -171,6 +175,7 @@ impl Default for SlackSettings {
             reconnect_delay: Duration::from_secs(5),
             retry_initial: Duration::from_secs(1),
             retry_max: Duration::from_secs(120),
+            heartbeat: Duration::from_secs(10),
         }
     }
 }

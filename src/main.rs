@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use warroom::app::{App, AppOptions};
-use warroom::config::Settings;
+use warroom::config::{LogFormat, LogSettings, Settings};
 
 #[derive(Debug, Parser)]
 #[command(name = "warroom", version, about = "Self-hosted ChatOps bot for incident response")]
@@ -27,6 +27,9 @@ enum Command {
         #[arg(long)]
         insecure_no_webhook_auth: bool,
     },
+    /// Play a whole incident against a simulated Slack workspace, narrated on stdout (no account,
+    /// token or config file needed).
+    Demo,
     /// Validate the configuration (and runbooks); print every problem and exit non-zero if any.
     Check {
         /// Configuration file to check (default as for `serve`).
@@ -56,6 +59,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     match command {
         Command::Check { config } => Ok(check(config.as_deref())),
+        Command::Demo => {
+            warroom::telemetry::init(&LogSettings { format: LogFormat::Compact, filter: "warn".to_owned() });
+            warroom::demo::run(&mut std::io::stdout()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve { config, insecure_no_webhook_auth } => {
             let settings = match Settings::load_with(config.as_deref(), &|name| std::env::var(name).ok()) {
                 Ok(settings) => settings,

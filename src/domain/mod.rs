@@ -8,6 +8,7 @@ pub mod incident;
 pub mod problem;
 pub mod severity;
 pub mod timeline;
+pub mod transcript;
 pub mod war_room;
 
 pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};

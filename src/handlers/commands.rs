@@ -10,6 +10,7 @@ use crate::domain::war_room::{Responder, Role};
 use crate::domain::{Actor, Incident, IncidentId, IncidentStatus, ProblemKey, Severity, SourceKind, TimelineEvent};
 use crate::jobs::{self, NewJob};
 use crate::oncall::{OnCall, PersonRef, Service};
+use crate::slack::blocks::{escape, mention_ids};
 use crate::store::StoreError;
 
 /// Why a command did not happen, by who must act.
@@ -95,8 +96,7 @@ pub async fn apply(
         Change::Assign(assignee) => {
             not_resolved(&incident)?;
             incident.assignee = Some(assignee.clone());
-            let event =
-                TimelineEvent::new(now, "assigned", actor.clone(), format!("assigned to <@{assignee}> by <@{user}>"));
+            let event = TimelineEvent::new(now, "assigned", actor.clone(), format!("assigned to {assignee} by {user}"));
             (
                 vec![event],
                 format!(":bust_in_silhouette: <@{user}> assigned {id} to <@{assignee}>"),
@@ -110,7 +110,7 @@ pub async fn apply(
                 now,
                 "lead_set",
                 actor.clone(),
-                format!("<@{lead}> leads the response (set by <@{user}>)"),
+                format!("{lead} leads the response (set by {user})"),
             );
             (
                 vec![event],
@@ -121,19 +121,23 @@ pub async fn apply(
         Change::Note { text, public } => {
             let event = TimelineEvent::new(now, "note", actor.clone(), text.clone());
             jobs.push(jobs::new::ticket_comment(id, user, &text, public, dedupe));
-            (vec![event], format!(":memo: note from <@{user}>: {text}"), format!("Note added to {id} and its ticket."))
+            (
+                vec![event],
+                format!(":memo: note from <@{user}>: {}", escape(&text)),
+                format!("Note added to {id} and its ticket."),
+            )
         }
         Change::Resolve { summary } => {
             let round = incident.reopen_count;
             let events = incident.resolve(&actor, summary, now)?;
-            jobs.push(jobs::new::resolve_war_room(id, round));
+            jobs.extend(jobs::new::resolution(id, round));
             (events, format!(":white_check_mark: <@{user}> resolved {id}"), format!("You resolved {id}."))
         }
     };
     tx.update_incident(&incident, now).await?;
     tx.add_timeline(id, &events).await?;
     let mut all = vec![
-        jobs::new::post_update(id, &announcement, false),
+        jobs::new::post_markup(id, &announcement, false),
         jobs::new::render_war_room(id),
         jobs::new::sync_ticket(id),
     ];
@@ -185,10 +189,10 @@ pub async fn declare(
     let id = tx.insert_incident(&draft, now).await?;
     tx.link_problem(SourceKind::Slack, &key, id, now).await?;
     let actor = Actor::User(user.to_owned());
-    tx.add_timeline(id, &[TimelineEvent::new(now, "opened", actor, format!("declared by <@{user}>: {title}"))]).await?;
+    tx.add_timeline(id, &[TimelineEvent::new(now, "opened", actor, format!("declared by {user}: {title}"))]).await?;
     jobs::enqueue(&mut *tx, &jobs::new::open_war_room(id), now, services.settings.jobs.retry_budget).await?;
+    tx.add_responders(id, &[Responder { user: user.to_owned(), role: Role::Commander }], now).await?;
     tx.commit().await?;
-    services.store.add_responders(id, &[Responder { user: user.to_owned(), role: Role::Commander }], now).await?;
     services.nudge.nudge();
     Ok(id)
 }
@@ -210,7 +214,7 @@ pub async fn ticket(services: &Services, id: IncidentId) -> Result<String, Handl
         Some(t) => format!(
             "*<{url}|{key}>* ({}) — {}\nPriority {} · assignee {} · {} comment(s) · {} attachment(s)",
             t.status.as_str(),
-            t.summary,
+            escape(&t.summary),
             t.priority,
             t.assignee.map_or_else(|| "nobody".to_owned(), |a| format!("<@{a}>")),
             t.comments.len(),
@@ -225,7 +229,7 @@ pub async fn timeline(services: &Services, id: IncidentId) -> Result<String, Han
     let events = services.store.timeline(id).await?;
     let mut lines = vec![format!("*Timeline of {id}*")];
     for event in events.iter().rev().take(30).rev() {
-        lines.push(format!("`{}` {} — {}", short_time(event.at), event.kind, event.text));
+        lines.push(format!("`{}` {} — {}", short_time(event.at), event.kind, mention_ids(&escape(&event.text))));
     }
     if events.len() > 30 {
         lines
@@ -235,17 +239,27 @@ pub async fn timeline(services: &Services, id: IncidentId) -> Result<String, Han
 }
 
 /// `/incident oncall [service]`: who is on call now and next.
+/// `resolved` maps on-call emails to Slack ids (the chat surface looks them up).
 pub async fn on_call(
     services: &Services,
     oncall: &dyn OnCall,
     service: Option<&str>,
     labels: &std::collections::BTreeMap<String, String>,
+    resolved: &std::collections::BTreeMap<String, String>,
 ) -> Result<String, HandlerError> {
     let answer = oncall
         .on_call(Service { name: service, labels }, services.clock.now())
         .await
         .map_err(|e| HandlerError::User(format!("Cannot tell who is on call: {e}")))?;
-    let people = |list: &[PersonRef]| list.iter().map(mention).collect::<Vec<_>>().join(", ");
+    let people = |list: &[PersonRef]| {
+        list.iter()
+            .map(|p| match p {
+                PersonRef::Email(email) => resolved.get(email).map_or_else(|| escape(email), |id| format!("<@{id}>")),
+                PersonRef::SlackId(_) => mention(p),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut text = format!("*On call for team {}*: {}", answer.team, people(&answer.primary));
     if let Some(next) = &answer.next {
         text.push_str(&format!("\nNext: {} from {}", people(&next.people), short_time(next.starts_at)));

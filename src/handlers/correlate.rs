@@ -55,7 +55,7 @@ pub async fn ingest(services: &Services, problem: &Problem, body: &[u8]) -> Resu
                 let round = incident.reopen_count;
                 plan.events.extend(incident.resolve(&actor, None, now).unwrap_or_default());
                 plan.jobs.push(jobs::new::render_war_room(incident.id));
-                plan.jobs.push(jobs::new::resolve_war_room(incident.id, round));
+                plan.jobs.extend(jobs::new::resolution(incident.id, round));
                 Outcome::Resolved
             } else if incident.status == IncidentStatus::Monitoring && changes.is_empty() {
                 Outcome::Duplicate

@@ -1,6 +1,7 @@
 //! Events from the chat surface that change an incident's record.
 
 use super::Services;
+use crate::domain::transcript::{Capture, Origin};
 use crate::domain::war_room::{Responder, Role};
 use crate::domain::{Actor, TimelineEvent};
 use crate::store::StoreError;
@@ -21,4 +22,12 @@ pub async fn member_joined(services: &Services, event_id: &str, channel: &str, u
     tx.add_timeline(id, &[event]).await?;
     tx.commit().await?;
     services.store.add_responders(id, &[Responder { user: user.to_owned(), role: Role::Participant }], now).await
+}
+
+/// A transcript change in `channel`, if it is an incident channel.
+pub async fn capture(services: &Services, channel: &str, change: &Capture) -> Result<(), StoreError> {
+    let Some((id, _)) = services.store.incident_by_channel(channel).await? else {
+        return Ok(());
+    };
+    services.store.capture(id, change, Origin::Live, services.clock.now()).await
 }

@@ -79,6 +79,21 @@ pub async fn get_incident(
     Ok(Json(body))
 }
 
+/// `GET /api/incidents/{id}/transcript` as Markdown; 404 until the incident has one.
+pub async fn get_transcript(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    authorize(&state, &headers)?;
+    let id: IncidentId = id.parse().map_err(|e: crate::domain::ids::IdError| ApiError::NotFound(e.to_string()))?;
+    let markdown = state.services.store.transcript(id).await?.ok_or_else(|| {
+        ApiError::NotFound(format!("{id} has no transcript yet: it is attached when the incident resolves"))
+    })?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/markdown; charset=utf-8")], markdown).into_response())
+}
+
 fn time(t: Option<jiff::Timestamp>) -> Value {
     t.map_or(Value::Null, |t| Value::String(t.to_string()))
 }

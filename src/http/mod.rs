@@ -39,6 +39,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(api::healthz))
         .route("/api/incidents", get(api::list_incidents))
         .route("/api/incidents/{id}", get(api::get_incident))
+        .route("/api/incidents/{id}/transcript", get(api::get_transcript))
         .route("/api/tickets/{key}", get(tickets::get_ticket))
         .route("/api/tickets/{key}/attachments/{name}", get(tickets::get_attachment))
         .fallback(error::not_found)

@@ -26,8 +26,14 @@ pub enum JobKind {
     RenderWarRoom,
     /// Post one update into the incident's thread or channel (payload: `text`, `thread`).
     PostUpdate,
-    /// Carry out a resolution: summary, ticket comment and close, archive (payload: `round`).
+    /// Post the resolution summary in the channel (payload: `round`).
     ResolveWarRoom,
+    /// Backfill gaps, render the transcript and attach it to the ticket (payload: `round`).
+    AttachTranscript,
+    /// Comment and close the ticket (payload: `round`).
+    CloseTicket,
+    /// Archive the channel of `round`.
+    ArchiveChannel,
     /// Open a `-r<k>` channel for a reopened incident and invite the same people.
     ReopenWarRoom,
     /// Bring the ticket's fields in line with the incident (coalescing).
@@ -40,11 +46,14 @@ pub enum JobKind {
 
 impl JobKind {
     /// Every kind, for dispatch tables and tests.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 11] = [
         Self::OpenWarRoom,
         Self::RenderWarRoom,
         Self::PostUpdate,
         Self::ResolveWarRoom,
+        Self::AttachTranscript,
+        Self::CloseTicket,
+        Self::ArchiveChannel,
         Self::ReopenWarRoom,
         Self::SyncTicket,
         Self::TicketComment,
@@ -59,6 +68,9 @@ impl JobKind {
             Self::RenderWarRoom => "war_room.render",
             Self::PostUpdate => "war_room.post_update",
             Self::ResolveWarRoom => "war_room.resolve",
+            Self::AttachTranscript => "transcript.attach",
+            Self::CloseTicket => "ticket.close",
+            Self::ArchiveChannel => "war_room.archive",
             Self::ReopenWarRoom => "war_room.reopen",
             Self::SyncTicket => "ticket.sync",
             Self::TicketComment => "ticket.comment",
@@ -99,15 +111,22 @@ pub mod new {
         job(JobKind::PostUpdate, incident, json!({ "text": text, "thread": in_thread }), JobKey::None)
     }
 
-    /// Carries out resolution number `round` (0 for the first, k after the k-th reopen).
+    /// The jobs of resolution number `round` (0 for the first, k after the k-th reopen), in
+    /// order: summary, transcript attached, ticket closed, channel archived. Each is its own
+    /// job, so a crash between steps neither loses nor repeats one.
     #[must_use]
-    pub fn resolve_war_room(incident: IncidentId, round: u32) -> NewJob {
-        job(
-            JobKind::ResolveWarRoom,
-            incident,
-            json!({ "round": round }),
-            JobKey::Once(format!("resolve:{incident}:{round}")),
-        )
+    pub fn resolution(incident: IncidentId, round: u32) -> Vec<NewJob> {
+        [
+            (JobKind::ResolveWarRoom, "resolve"),
+            (JobKind::AttachTranscript, "transcript"),
+            (JobKind::CloseTicket, "close"),
+            (JobKind::ArchiveChannel, "archive"),
+        ]
+        .into_iter()
+        .map(|(kind, step)| {
+            job(kind, incident, json!({ "round": round }), JobKey::Once(format!("{step}:{incident}:{round}")))
+        })
+        .collect()
     }
 
     /// Opens the channel of reopen number `round`.
@@ -119,6 +138,13 @@ pub mod new {
             json!({ "round": round }),
             JobKey::Once(format!("reopen:{incident}:{round}")),
         )
+    }
+
+    /// Posts Slack mrkdwn (mentions kept) into the thread or the channel; the caller has escaped
+    /// what people typed inside it.
+    #[must_use]
+    pub fn post_markup(incident: IncidentId, mrkdwn: &str, in_thread: bool) -> NewJob {
+        job(JobKind::PostUpdate, incident, json!({ "text": mrkdwn, "thread": in_thread, "markup": true }), JobKey::None)
     }
 
     /// Brings the ticket in line with the incident; coalesces with any pending sync.

@@ -639,6 +639,26 @@ impl SimSlack {
         ts
     }
 
+    /// A message Slack stored while the bot was not listening: it is in the history, but no
+    /// event is delivered for it (the bot must backfill it).
+    pub fn add_history_message(&self, channel_id: &str, user_id: &str, text: &str, thread_ts: Option<&str>) -> String {
+        let mut st = self.state();
+        let ts = st.next_ts();
+        st.messages.entry(channel_id.to_string()).or_default().push(SimMessage {
+            ts: ts.clone(),
+            user: Some(user_id.to_string()),
+            bot_id: None,
+            text: text.to_string(),
+            blocks: None,
+            thread_ts: thread_ts.map(str::to_string),
+            edited: false,
+            edited_ts: None,
+            deleted: false,
+            subtype: None,
+        });
+        ts
+    }
+
     /// `user_id` edits their message `ts`: history is updated and a `message_changed` event
     /// is delivered. Does nothing if the message does not exist.
     pub async fn user_edits(&self, channel_id: &str, user_id: &str, ts: &str, new_text: &str) {

@@ -146,6 +146,21 @@ pub fn update_line(text: &str) -> Rendered {
     Rendered { blocks: vec![section(&escaped)], text: truncate_mrkdwn(&escaped, SECTION_MAX) }
 }
 
+/// One section of text that is already Slack mrkdwn (mentions, emphasis): the caller has
+/// escaped whatever people typed inside it.
+#[must_use]
+pub fn update_markup(mrkdwn: &str) -> Rendered {
+    Rendered { blocks: vec![section(mrkdwn)], text: truncate_mrkdwn(mrkdwn, SECTION_MAX) }
+}
+
+/// Replaces bare Slack user ids (`U0ANA`, `W123`) in already-escaped text with mentions.
+#[must_use]
+pub fn mention_ids(escaped: &str) -> String {
+    static USER_ID: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\b([UW][A-Z0-9]{4,})\b").expect("valid pattern"));
+    USER_ID.replace_all(escaped, "<@$1>").into_owned()
+}
+
 /// The message posted on resolve: how long the incident lasted, who acknowledged it and how
 /// quickly, the summary, and the notes people added. `notes` may be the whole timeline: only
 /// events of kind `note` are listed.

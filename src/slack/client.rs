@@ -157,6 +157,7 @@ pub struct SlackApi {
     client: Arc<SlackClient<Connector>>,
     token: SlackApiToken,
     emails: Arc<Mutex<BTreeMap<String, String>>>,
+    names: Arc<Mutex<BTreeMap<String, String>>>,
     /// For `response_url` posts, which carry no token.
     http: reqwest::Client,
 }
@@ -175,7 +176,13 @@ impl SlackApi {
     pub fn new(client: Arc<SlackClient<Connector>>, bot_token: &SecretString) -> Self {
         let token = SlackApiToken::new(bot_token.expose_secret().to_owned().into());
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
-        Self { client, token, emails: Arc::new(Mutex::new(BTreeMap::new())), http }
+        Self {
+            client,
+            token,
+            emails: Arc::new(Mutex::new(BTreeMap::new())),
+            names: Arc::new(Mutex::new(BTreeMap::new())),
+            http,
+        }
     }
 
     /// The underlying client (the Socket Mode listener shares it).
@@ -402,6 +409,70 @@ impl SlackApi {
             .get("conversations.history", &[("channel", Some(channel.to_owned())), ("limit", Some(limit.to_string()))])
             .await?;
         Ok(v.get("messages").and_then(Value::as_array).cloned().unwrap_or_default())
+    }
+
+    /// Every message of a channel between two Slack timestamps, walking all pages.
+    pub async fn history_between(&self, channel: &str, oldest: &str, latest: &str) -> Result<Vec<Value>, SlackError> {
+        self.paginate(
+            "conversations.history",
+            &[("channel", channel), ("oldest", oldest), ("latest", latest), ("inclusive", "true")],
+        )
+        .await
+    }
+
+    /// Every reply of a thread between two Slack timestamps (the parent first), all pages.
+    pub async fn replies_between(
+        &self,
+        channel: &str,
+        ts: &str,
+        oldest: &str,
+        latest: &str,
+    ) -> Result<Vec<Value>, SlackError> {
+        let fixed = [("channel", channel), ("ts", ts), ("oldest", oldest), ("latest", latest), ("inclusive", "true")];
+        match self.paginate("conversations.replies", &fixed).await {
+            // A message nobody replied to (or one deleted since) has no thread.
+            Err(SlackError::Api { code, .. }) if code == "thread_not_found" => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
+    async fn paginate(&self, method: &'static str, fixed: &[(&str, &str)]) -> Result<Vec<Value>, SlackError> {
+        let mut messages = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut params: Vec<(&str, Option<String>)> =
+                fixed.iter().map(|(k, v)| (*k, Some((*v).to_owned()))).collect();
+            params.push(("limit", Some("200".to_owned())));
+            params.push(("cursor", cursor.clone()));
+            let v = self.get(method, &params).await?;
+            messages.extend(v.get("messages").and_then(Value::as_array).cloned().unwrap_or_default());
+            cursor = next_cursor(&v);
+            if cursor.is_none() {
+                return Ok(messages);
+            }
+        }
+    }
+
+    /// A user's display name (`users.info`), cached for the life of the process.
+    pub async fn user_name(&self, user: &str) -> Result<Option<String>, SlackError> {
+        if let Some(name) = self.names.lock().await.get(user) {
+            return Ok(Some(name.clone()));
+        }
+        let v = match self.get("users.info", &[("user", Some(user.to_owned()))]).await {
+            Ok(v) => v,
+            Err(SlackError::Api { code, .. }) if code == "user_not_found" => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let profile =
+            |k: &str| v.pointer(&format!("/user/profile/{k}")).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let name = profile("display_name")
+            .or_else(|| profile("real_name"))
+            .or_else(|| v.pointer("/user/name").and_then(Value::as_str))
+            .map(str::to_owned);
+        if let Some(name) = &name {
+            self.names.lock().await.insert(user.to_owned(), name.clone());
+        }
+        Ok(name)
     }
 
     /// Thread replies (parent first), one page of up to `limit`.

@@ -6,15 +6,19 @@
 //! work is a job. Slack types stop here.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use slack_morphism::prelude::*;
 use tracing::{debug, info, warn};
 
+use super::blocks::escape;
 use super::blocks::{ButtonAction, parse_action};
-use super::client::Identity;
+use super::capture::capture_of;
+use super::client::{Identity, SlackApi};
 use super::slash::{self, SlashCommand};
 use crate::domain::IncidentId;
+use crate::domain::transcript::{Capture, Captured, EntryKind};
 use crate::handlers::Services;
 use crate::handlers::commands::{self, Change, HandlerError, reply_for};
 use crate::handlers::events;
@@ -28,15 +32,26 @@ pub struct Inbound {
     services: Services,
     health: Health,
     oncall: Arc<dyn OnCall>,
+    api: SlackApi,
     // std locks: read on every envelope, written once per connection; never held across an await.
     identity: RwLock<Option<Identity>>,
     app_id: RwLock<Option<String>>,
+    /// Whether a socket is up (set on `hello`, cleared on a socket error).
+    connected: AtomicBool,
 }
 
 impl Inbound {
     /// An inbound handler; the identity is learned from `auth.test`, the app id from `hello`.
-    pub fn new(services: Services, health: Health, oncall: Arc<dyn OnCall>) -> Self {
-        Self { services, health, oncall, identity: RwLock::new(None), app_id: RwLock::new(None) }
+    pub fn new(services: Services, health: Health, oncall: Arc<dyn OnCall>, api: SlackApi) -> Self {
+        Self {
+            services,
+            health,
+            oncall,
+            api,
+            identity: RwLock::new(None),
+            app_id: RwLock::new(None),
+            connected: AtomicBool::new(false),
+        }
     }
 
     /// Records who the bot is.
@@ -45,12 +60,40 @@ impl Inbound {
     }
 
     /// A socket connected.
-    pub fn on_hello(&self, app_id: &str, connections: u64) {
+    pub async fn on_hello(&self, app_id: &str, connections: u64) {
         info!(slack.app = %app_id, slack.connections = connections, "Slack Socket Mode connected");
         if !app_id.is_empty() {
             *self.app_id.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(app_id.to_owned());
         }
         self.health.set_slack(SlackState::Connected);
+        self.connected.store(true, Ordering::SeqCst);
+        if let Err(e) = self.heartbeat().await {
+            warn!(error = %e, "could not record that warroom is listening");
+        }
+    }
+
+    /// A socket failed: until the next `hello`, warroom may not be hearing everything.
+    pub fn on_socket_error(&self) {
+        self.connected.store(false, Ordering::SeqCst);
+    }
+
+    /// Records that warroom is listening; a silence longer than the tolerance since the last
+    /// heartbeat (process stopped, sockets down) becomes a gap the transcript backfills.
+    pub async fn heartbeat(&self) -> Result<(), StoreError> {
+        if !self.connected.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let now = self.services.clock.now();
+        let previous = self.services.store.heartbeat(now).await?;
+        let tolerance = self.services.settings.slack.heartbeat * 3;
+        if let Some(previous) = previous
+            && now.duration_since(previous)
+                > jiff::SignedDuration::try_from(tolerance).unwrap_or(jiff::SignedDuration::MAX)
+        {
+            info!("warroom was not listening from {previous} to {now}; transcripts backfill that gap");
+            self.services.store.record_gap(previous, now).await?;
+        }
+        Ok(())
     }
 
     /// Envelopes from another team or app are acked and ignored.
@@ -78,9 +121,21 @@ impl Inbound {
             SlackEventCallbackBody::MemberJoinedChannel(joined) => {
                 events::member_joined(&self.services, &event_id, joined.channel.as_ref(), joined.user.as_ref()).await
             }
+            // Every `message` event (whichever variant slack-morphism parsed it into, `Unknown`
+            // included) is read from its wire shape, so the transcript misses none.
             other => {
-                debug!(slack.event = %event_id, "ignoring event {:?}", std::mem::discriminant(&other));
-                Ok(())
+                let raw = serde_json::to_value(&other).unwrap_or_default();
+                let channel = raw.get("channel").and_then(serde_json::Value::as_str);
+                match (raw.get("type").and_then(serde_json::Value::as_str), channel) {
+                    (Some("message"), Some(channel)) => match capture_of(channel, &raw) {
+                        Some(change) => events::capture(&self.services, channel, &change).await,
+                        None => Ok(()),
+                    },
+                    (kind, _) => {
+                        debug!(slack.event = %event_id, "ignoring a {} event", kind.unwrap_or("typeless"));
+                        Ok(())
+                    }
+                }
             }
         }
     }
@@ -91,9 +146,16 @@ impl Inbound {
             return ephemeral("This command came from a workspace warroom does not serve.");
         }
         let text = command.text.clone().unwrap_or_default();
+        self.capture_action(
+            command.channel_id.as_ref(),
+            command.user_id.as_ref(),
+            EntryKind::SlashCommand,
+            &format!("/incident {text}"),
+        )
+        .await;
         let reply = match slash::parse(&text) {
-            Err(usage) => usage.to_string(),
-            Ok(SlashCommand::Help) => slash::help(),
+            Err(usage) => escape(&usage.to_string()),
+            Ok(SlashCommand::Help) => escape(&slash::help()),
             Ok(parsed) => match self.run_command(&command, parsed).await {
                 Ok(reply) => reply,
                 Err(error) => reply_for(&error),
@@ -110,18 +172,19 @@ impl Inbound {
         let in_incident = |what: &str| {
             incident.ok_or_else(|| {
                 HandlerError::User(format!(
-                    "`/incident {what}` works in an incident channel. Run it there, or start one with `/incident declare <title>`."
+                    "`/incident {what}` works in an incident channel. Run it there, or start one with `/incident declare &lt;title&gt;`."
                 ))
             })
         };
+        let name = parsed.name();
         let change = match parsed {
-            SlashCommand::Help => return Ok(slash::help()),
+            SlashCommand::Help => return Ok(escape(&slash::help())),
             SlashCommand::Declare { title, severity, service } => {
                 let id = commands::declare(services, &user, &title, severity, service, &dedupe).await?;
                 return Ok(format!("Declared {id}: its war room is being opened and the on-call invited."));
             }
             SlashCommand::OnCall { service } => {
-                let (name, labels) = match (service, incident) {
+                let (service_name, labels) = match (service, incident) {
                     (Some(name), _) => (Some(name), BTreeMap::new()),
                     (None, Some(id)) => match services.store.incident(id).await? {
                         Some(i) => (i.service, i.labels),
@@ -129,12 +192,14 @@ impl Inbound {
                     },
                     (None, None) => (None, BTreeMap::new()),
                 };
-                return commands::on_call(services, self.oncall.as_ref(), name.as_deref(), &labels).await;
+                let resolved = self.resolve_emails(service_name.as_deref(), &labels).await;
+                return commands::on_call(services, self.oncall.as_ref(), service_name.as_deref(), &labels, &resolved)
+                    .await;
             }
-            SlashCommand::Timeline => return commands::timeline(services, in_incident("timeline")?).await,
-            SlashCommand::Ticket => return commands::ticket(services, in_incident("ticket")?).await,
+            SlashCommand::Timeline => return commands::timeline(services, in_incident(name)?).await,
+            SlashCommand::Ticket => return commands::ticket(services, in_incident(name)?).await,
             SlashCommand::Runbooks | SlashCommand::Run { .. } => {
-                in_incident("run")?;
+                in_incident(name)?;
                 return Err(HandlerError::User(format!(
                     "No runbooks are configured: add TOML files to `{}` (see the README).",
                     services.settings.commands_dir.display()
@@ -148,7 +213,7 @@ impl Inbound {
             SlashCommand::Note { text, public } => Change::Note { text, public },
             SlashCommand::Resolve { summary } => Change::Resolve { summary },
         };
-        let id = in_incident("this")?;
+        let id = in_incident(name)?;
         commands::apply(services, id, &user, change, &dedupe).await
     }
 
@@ -170,6 +235,15 @@ impl Inbound {
                 debug!(slack.action = %action.action_id, "ignoring an action warroom does not know");
                 continue;
             };
+            if let Some(channel) = press.channel.as_ref().map(|c| c.id.to_string()) {
+                let label = match parse_action(action.action_id.as_ref()) {
+                    Some(ButtonAction::Ack) => "Acknowledge".to_owned(),
+                    Some(ButtonAction::Resolve) => "Resolve".to_owned(),
+                    Some(ButtonAction::Run(runbook)) => format!("Run {runbook}"),
+                    None => action.action_id.to_string(),
+                };
+                self.capture_action(&channel, &user, EntryKind::ButtonPress, &label).await;
+            }
             let value = action.value.clone().unwrap_or_default();
             let result = match value.parse::<IncidentId>() {
                 Err(e) => Err(HandlerError::User(format!("This button does not name an incident ({e}).",))),
@@ -197,6 +271,49 @@ impl Inbound {
             }
         }
         SlackInteractionResponse::Empty
+    }
+
+    /// Puts a slash command or button press into the incident channel's transcript.
+    async fn capture_action(&self, channel: &str, user: &str, kind: EntryKind, text: &str) {
+        let now = self.services.clock.now();
+        let micros = now.as_microsecond();
+        let ts = format!("{}.{:06}", micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000));
+        let entry = Captured {
+            channel: channel.to_owned(),
+            ts,
+            thread_ts: None,
+            user: Some(user.to_owned()),
+            bot: false,
+            kind,
+            text: text.to_owned(),
+            files: Vec::new(),
+        };
+        if let Err(e) = events::capture(&self.services, channel, &Capture::New(entry)).await {
+            warn!(error = %e, slack.channel = channel, "could not record an action in the transcript");
+        }
+    }
+
+    /// Slack ids of the on-call people listed by email (cached lookups; an unknown email stays).
+    async fn resolve_emails(
+        &self,
+        service: Option<&str>,
+        labels: &BTreeMap<String, String>,
+    ) -> BTreeMap<String, String> {
+        let mut resolved = BTreeMap::new();
+        let Ok(answer) =
+            self.oncall.on_call(crate::oncall::Service { name: service, labels }, self.services.clock.now()).await
+        else {
+            return resolved;
+        };
+        let next = answer.next.iter().flat_map(|n| n.people.iter());
+        for person in answer.primary.iter().chain(next) {
+            if let crate::oncall::PersonRef::Email(email) = person
+                && let Ok(Some(id)) = self.api.user_by_email(email).await
+            {
+                resolved.insert(email.clone(), id);
+            }
+        }
+        resolved
     }
 
     async fn enqueue_reply(&self, response_url: &str, text: &str) -> Result<(), StoreError> {

@@ -55,8 +55,21 @@ impl SocketMode {
         let token = SlackApiToken::new(self.app_token.expose_secret().to_owned().into());
         listener.listen_for(&token).await.map_err(|e| anyhow::anyhow!("starting Socket Mode: {e}"))?;
         listener.start().await;
-        stop.cancelled().await;
+        let heartbeat = self.settings.heartbeat.max(std::time::Duration::from_millis(10));
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(heartbeat) => {
+                    if let Err(e) = self.inbound.heartbeat().await {
+                        warn!(error = %e, "could not record that warroom is listening");
+                    }
+                }
+            }
+        }
         info!("closing Slack Socket Mode connections");
+        if let Err(e) = self.inbound.heartbeat().await {
+            warn!(error = %e, "could not record the last moment warroom was listening");
+        }
         listener.shutdown().await;
         Ok(())
     }
@@ -118,6 +131,11 @@ fn on_listener_error(
         warn!(error = %cause, "database unavailable: not acking the event so Slack delivers it again");
         return HttpStatusCode::SERVICE_UNAVAILABLE;
     }
+    if let Ok(state) = _state.try_read()
+        && let Some(inbound) = state.get_user_state::<Arc<Inbound>>()
+    {
+        inbound.on_socket_error();
+    }
     warn!(error = %error, "Slack Socket Mode error; the listener reconnects by itself");
     HttpStatusCode::OK
 }
@@ -139,7 +157,7 @@ where
             let app_id =
                 hello.pointer("/connection_info/app_id").and_then(serde_json::Value::as_str).unwrap_or_default();
             let connections = hello.get("num_connections").and_then(serde_json::Value::as_u64).unwrap_or(0);
-            inbound.on_hello(app_id, connections);
+            inbound.on_hello(app_id, connections).await;
         }
     })
 }

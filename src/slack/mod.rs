@@ -10,6 +10,7 @@
 //! - [`inbound`]: envelopes → use cases, within the 3-second ack budget.
 
 pub mod blocks;
+pub mod capture;
 pub mod client;
 pub mod inbound;
 pub mod listener;

@@ -13,6 +13,7 @@ use jiff::Timestamp;
 
 use crate::config::DatabaseSettings;
 use crate::domain::incident::{ChannelRef, NewIncident, Outcome};
+use crate::domain::transcript::{Capture, Origin, TranscriptLine};
 use crate::domain::war_room::{Responder, WarRoom};
 use crate::domain::{Alert, Incident, IncidentId, IncidentStatus, Problem, ProblemKey, SourceKind, TimelineEvent};
 
@@ -170,9 +171,26 @@ pub trait Store: Send + Sync + 'static {
     async fn set_incident_channel(&self, id: IncidentId, channel: &ChannelRef) -> Result<(), StoreError>;
     /// Records the incident's ticket key (only that column).
     async fn set_incident_ticket(&self, id: IncidentId, key: &crate::domain::TicketKey) -> Result<(), StoreError>;
-    /// Adds responders; people already recorded keep their first role.
+    /// Adds responders; a recorded participant takes a more specific role (on-call, lead,
+    /// commander), otherwise people keep their first role.
     async fn add_responders(&self, id: IncidentId, responders: &[Responder], now: Timestamp) -> Result<(), StoreError>;
     async fn responders(&self, id: IncidentId) -> Result<Vec<Responder>, StoreError>;
+
+    /// Applies a captured transcript change (idempotent: redeliveries change nothing; an
+    /// older edit never overwrites a newer one; a deletion erases the text for good).
+    async fn capture(&self, id: IncidentId, change: &Capture, origin: Origin, now: Timestamp)
+    -> Result<(), StoreError>;
+    /// Every captured line of an incident (all its channels).
+    async fn transcript_lines(&self, id: IncidentId) -> Result<Vec<TranscriptLine>, StoreError>;
+    /// Records that Socket Mode is listening now; returns the previous heartbeat.
+    async fn heartbeat(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError>;
+    /// Records a period when warroom was not listening.
+    async fn record_gap(&self, started_at: Timestamp, ended_at: Timestamp) -> Result<(), StoreError>;
+    /// Gaps overlapping `[from, to]`, oldest first.
+    async fn gaps(&self, from: Timestamp, to: Timestamp) -> Result<Vec<(Timestamp, Timestamp)>, StoreError>;
+    /// Keeps the rendered transcript of an incident (replacing an older one).
+    async fn save_transcript(&self, id: IncidentId, markdown: &str, now: Timestamp) -> Result<(), StoreError>;
+    async fn transcript(&self, id: IncidentId) -> Result<Option<String>, StoreError>;
 }
 
 /// One write transaction. Dropping it without [`StoreTx::commit`] rolls back.
@@ -207,6 +225,13 @@ pub trait StoreTx: Send {
     async fn add_timeline(&mut self, incident: IncidentId, events: &[TimelineEvent]) -> Result<(), StoreError>;
     /// Adds a job due now whose retry budget ends at `deadline`.
     async fn enqueue(&mut self, job: &NewJob, now: Timestamp, deadline: Timestamp) -> Result<Enqueued, StoreError>;
+    /// Adds responders inside this transaction; people already recorded keep their first role.
+    async fn add_responders(
+        &mut self,
+        id: IncidentId,
+        responders: &[Responder],
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
     /// Records an inbound event key inside this transaction; `false` for a redelivery.
     async fn record_inbound(&mut self, source: &str, key: &str, now: Timestamp) -> Result<bool, StoreError>;
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;

@@ -14,6 +14,7 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use super::{Enqueued, IncidentFilter, Job, JobKey, JobState, NewJob, Store, StoreError, StoreTx};
 use crate::config::{DatabaseSettings, Synchronous};
 use crate::domain::incident::{ChannelRef, NewIncident, Outcome};
+use crate::domain::transcript::{Capture, Captured, EntryKind, FileRef, Origin, TranscriptLine};
 use crate::domain::war_room::{Responder, Role, WarRoom};
 use crate::domain::{
     Actor, Alert, AlertStatus, Incident, IncidentId, Problem, ProblemKey, SourceKind, TicketKey, TimelineEvent,
@@ -433,13 +434,17 @@ impl Store for SqliteStore {
 
     async fn add_responders(&self, id: IncidentId, responders: &[Responder], now: Timestamp) -> Result<(), StoreError> {
         for responder in responders {
-            sqlx::query("INSERT INTO responders (incident_seq, user_id, role, added_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
-                .bind(id.seq())
-                .bind(&responder.user)
-                .bind(responder.role.as_str())
-                .bind(millis(now))
-                .execute(&self.pool)
-                .await?;
+            sqlx::query(
+                "INSERT INTO responders (incident_seq, user_id, role, added_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (incident_seq, user_id) DO UPDATE SET role = excluded.role \
+                 WHERE responders.role = 'participant' AND excluded.role <> 'participant'",
+            )
+            .bind(id.seq())
+            .bind(&responder.user)
+            .bind(responder.role.as_str())
+            .bind(millis(now))
+            .execute(&self.pool)
+            .await?;
         }
         Ok(())
     }
@@ -451,6 +456,154 @@ impl Store for SqliteStore {
                 .fetch_all(&self.pool)
                 .await?;
         Ok(rows.into_iter().map(|(user, role)| Responder { user, role: Role::parse(&role) }).collect())
+    }
+
+    async fn capture(
+        &self,
+        id: IncidentId,
+        change: &Capture,
+        origin: Origin,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let _ = now;
+        match change {
+            Capture::New(entry) => {
+                sqlx::query(
+                    "INSERT INTO transcript (channel_id, ts, incident_seq, thread_ts, user_id, bot, kind, text, files, origin) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                )
+                .bind(&entry.channel)
+                .bind(&entry.ts)
+                .bind(id.seq())
+                .bind(&entry.thread_ts)
+                .bind(&entry.user)
+                .bind(i64::from(entry.bot))
+                .bind(entry.kind.as_str())
+                .bind(&entry.text)
+                .bind(to_json(&entry.files))
+                .bind(origin.as_str())
+                .execute(&self.pool)
+                .await?;
+            }
+            Capture::Edit { channel, ts, text, edited_ts } => {
+                let updated = sqlx::query(
+                    "UPDATE transcript SET previous_text = text, text = ?, edited_ts = ? \
+                     WHERE channel_id = ? AND ts = ? AND deleted = 0 AND (edited_ts IS NULL OR edited_ts < ?) AND text <> ?",
+                )
+                .bind(text)
+                .bind(edited_ts)
+                .bind(channel)
+                .bind(ts)
+                .bind(edited_ts)
+                .bind(text)
+                .execute(&self.pool)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    sqlx::query(
+                        "INSERT INTO transcript (channel_id, ts, incident_seq, kind, text, edited_ts, origin) \
+                         VALUES (?, ?, ?, 'message', ?, ?, ?) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(channel)
+                    .bind(ts)
+                    .bind(id.seq())
+                    .bind(text)
+                    .bind(edited_ts)
+                    .bind(origin.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                }
+            }
+            Capture::Delete { channel, ts } => {
+                sqlx::query(
+                    "INSERT INTO transcript (channel_id, ts, incident_seq, kind, text, deleted, origin) VALUES (?, ?, ?, 'message', '', 1, ?) \
+                     ON CONFLICT (channel_id, ts) DO UPDATE SET deleted = 1, text = '', previous_text = NULL, files = '[]'",
+                )
+                .bind(channel)
+                .bind(ts)
+                .bind(id.seq())
+                .bind(origin.as_str())
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn transcript_lines(&self, id: IncidentId) -> Result<Vec<TranscriptLine>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM transcript WHERE incident_seq = ? ORDER BY channel_id, ts")
+            .bind(id.seq())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let files: String = row.try_get("files")?;
+                let kind: String = row.try_get("kind")?;
+                Ok(TranscriptLine {
+                    entry: Captured {
+                        channel: row.try_get("channel_id")?,
+                        ts: row.try_get("ts")?,
+                        thread_ts: row.try_get("thread_ts")?,
+                        user: row.try_get("user_id")?,
+                        bot: row.try_get::<i64, _>("bot")? != 0,
+                        kind: EntryKind::parse(&kind),
+                        text: row.try_get("text")?,
+                        files: json::<Vec<FileRef>>("files", &files)?,
+                    },
+                    previous_text: row.try_get("previous_text")?,
+                    edited_ts: row.try_get("edited_ts")?,
+                    deleted: row.try_get::<i64, _>("deleted")? != 0,
+                })
+            })
+            .collect()
+    }
+
+    async fn heartbeat(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        let previous: Option<i64> = sqlx::query_scalar("SELECT last_seen FROM listener_heartbeat WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        sqlx::query("INSERT INTO listener_heartbeat (id, last_seen) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen")
+            .bind(millis(now))
+            .execute(&self.pool)
+            .await?;
+        opt_from_millis(previous)
+    }
+
+    async fn record_gap(&self, started_at: Timestamp, ended_at: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO listening_gaps (started_at, ended_at) VALUES (?, ?)")
+            .bind(millis(started_at))
+            .bind(millis(ended_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn gaps(&self, from: Timestamp, to: Timestamp) -> Result<Vec<(Timestamp, Timestamp)>, StoreError> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT started_at, ended_at FROM listening_gaps WHERE ended_at >= ? AND started_at <= ? ORDER BY started_at")
+            .bind(millis(from))
+            .bind(millis(to))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(|(a, b)| Ok((from_millis(a)?, from_millis(b)?))).collect()
+    }
+
+    async fn save_transcript(&self, id: IncidentId, markdown: &str, now: Timestamp) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO transcripts (incident_seq, markdown, rendered_at) VALUES (?, ?, ?) \
+             ON CONFLICT (incident_seq) DO UPDATE SET markdown = excluded.markdown, rendered_at = excluded.rendered_at",
+        )
+        .bind(id.seq())
+        .bind(markdown)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn transcript(&self, id: IncidentId) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT markdown FROM transcripts WHERE incident_seq = ?")
+            .bind(id.seq())
+            .fetch_optional(&self.pool)
+            .await?)
     }
 }
 
@@ -666,6 +819,28 @@ impl StoreTx for SqliteTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(if result.rows_affected() == 1 { Enqueued::Added } else { Enqueued::AlreadyThere })
+    }
+
+    async fn add_responders(
+        &mut self,
+        id: IncidentId,
+        responders: &[Responder],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        for responder in responders {
+            sqlx::query(
+                "INSERT INTO responders (incident_seq, user_id, role, added_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (incident_seq, user_id) DO UPDATE SET role = excluded.role \
+                 WHERE responders.role = 'participant' AND excluded.role <> 'participant'",
+            )
+            .bind(id.seq())
+            .bind(&responder.user)
+            .bind(responder.role.as_str())
+            .bind(millis(now))
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
     }
 
     async fn record_inbound(&mut self, source: &str, key: &str, now: Timestamp) -> Result<bool, StoreError> {

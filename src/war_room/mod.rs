@@ -4,6 +4,7 @@
 //! made, so a crash anywhere costs a retry, never a duplicate.
 
 mod open;
+mod resolve;
 
 use std::sync::Arc;
 
@@ -178,6 +179,7 @@ impl WarRoomJobs {
     async fn post_update(&self, job: &Job, id: IncidentId) -> Result<(), JobError> {
         let text = job.payload["text"].as_str().unwrap_or_default().to_owned();
         let in_thread = job.payload["thread"].as_bool().unwrap_or(true);
+        let markup = job.payload["markup"].as_bool().unwrap_or(false);
         let incident = self.incident(id).await?;
         let (room, channel) = self.current_room(&incident).await?;
         if room.archived {
@@ -185,10 +187,10 @@ impl WarRoomJobs {
         }
         let slack = self.slack()?;
         let thread = if in_thread { room.context_ts.as_deref() } else { None };
-        if job.attempts > 1 && self.already_posted(&channel, thread, &text).await? {
+        if job.attempts > 1 && self.already_posted(&channel, thread, &text, markup).await? {
             return Ok(());
         }
-        let rendered = blocks::update_line(&text);
+        let rendered = if markup { blocks::update_markup(&text) } else { blocks::update_line(&text) };
         slack
             .post_message(
                 &channel,
@@ -201,17 +203,23 @@ impl WarRoomJobs {
     }
 
     /// Whether the bot already posted `text` (an earlier attempt that crashed before finishing).
-    async fn already_posted(&self, channel: &str, thread: Option<&str>, text: &str) -> Result<bool, JobError> {
+    async fn already_posted(
+        &self,
+        channel: &str,
+        thread: Option<&str>,
+        text: &str,
+        markup: bool,
+    ) -> Result<bool, JobError> {
         let bot = self.identity().await?.user_id.clone();
         let slack = self.slack()?;
         let recent = match thread {
             Some(ts) => slack.replies(channel, ts, 200).await?,
             None => slack.history(channel, 50).await?,
         };
-        Ok(recent.iter().any(|m| {
-            m["user"].as_str() == Some(bot.as_str())
-                && m["text"].as_str() == Some(blocks::update_line(text).text.as_str())
-        }))
+        let rendered = if markup { blocks::update_markup(text) } else { blocks::update_line(text) };
+        Ok(recent
+            .iter()
+            .any(|m| m["user"].as_str() == Some(bot.as_str()) && m["text"].as_str() == Some(rendered.text.as_str())))
     }
 
     async fn sync_ticket(&self, id: IncidentId) -> Result<(), JobError> {
@@ -282,12 +290,17 @@ impl JobHandler for WarRoomJobs {
         }
         let id = job.incident.ok_or_else(|| JobError::Permanent(format!("`{}` without an incident", job.kind)))?;
         let round = job.payload["round"].as_u64().and_then(|r| u32::try_from(r).ok()).unwrap_or(0);
+        // Only a retry can find something an earlier attempt made; a first attempt skips the look.
+        let retry = job.attempts > 1;
         match kind {
-            JobKind::OpenWarRoom => self.open(id, 0).await,
-            JobKind::ReopenWarRoom => self.reopen(id, round).await,
+            JobKind::OpenWarRoom => self.open(id, 0, retry).await,
+            JobKind::ReopenWarRoom => self.reopen(id, round, retry).await,
             JobKind::RenderWarRoom => self.render(id).await,
             JobKind::PostUpdate => self.post_update(job, id).await,
-            JobKind::ResolveWarRoom => self.resolve(id, round).await,
+            JobKind::ResolveWarRoom => self.post_summary(id, round, retry).await,
+            JobKind::AttachTranscript => self.attach_transcript(id).await,
+            JobKind::CloseTicket => self.close_ticket(id, round).await,
+            JobKind::ArchiveChannel => self.archive(id, round).await,
             JobKind::SyncTicket => self.sync_ticket(id).await,
             JobKind::TicketComment => self.ticket_comment(job, id).await,
             JobKind::Reply => Ok(()),
@@ -297,7 +310,7 @@ impl JobHandler for WarRoomJobs {
     async fn on_dead(&self, job: &Job, error: &str) {
         let Some(id) = job.incident else { return };
         // Tell the channel when there is one; the timeline already has it.
-        let text = format!(":warning: warroom gave up on `{}`: {error}", job.kind);
+        let text = format!("⚠ warroom gave up on {}: {error}", job.kind);
         if job.kind != JobKind::PostUpdate.as_str()
             && let Err(e) = self.enqueue(&jobs::new::post_update(id, &text, false)).await
         {

@@ -27,7 +27,7 @@ const NAME_ATTEMPTS: u32 = 10;
 impl WarRoomJobs {
     /// Channel and ticket (concurrently), then invites, topic and the context message
     /// (concurrently), then the pin: three sequential Slack round trips.
-    pub(super) async fn open(&self, id: IncidentId, round: u32) -> Result<(), JobError> {
+    pub(super) async fn open(&self, id: IncidentId, round: u32, retry: bool) -> Result<(), JobError> {
         let incident = self.incident(id).await?;
         let (room, ticket, people) = tokio::join!(
             self.ensure_channel(&incident, round),
@@ -44,7 +44,7 @@ impl WarRoomJobs {
         let (invites, topic, context) = tokio::join!(
             self.invite_responders(&incident, &room, people),
             self.slack()?.set_topic(&channel, &wanted_topic),
-            self.post_context(&incident, &room, &on_call),
+            self.post_context(&incident, &room, &on_call, retry),
         );
         invites?;
         let context_ts = context?;
@@ -129,7 +129,13 @@ impl WarRoomJobs {
     }
 
     /// Posts the context message unless an earlier attempt did; returns its ts.
-    async fn post_context(&self, incident: &Incident, room: &WarRoom, on_call: &[String]) -> Result<String, JobError> {
+    async fn post_context(
+        &self,
+        incident: &Incident,
+        room: &WarRoom,
+        on_call: &[String],
+        retry: bool,
+    ) -> Result<String, JobError> {
         if let Some(ts) = &room.context_ts {
             return Ok(ts.clone());
         }
@@ -137,7 +143,8 @@ impl WarRoomJobs {
         let channel = room.channel_id.clone().unwrap_or_default();
         let rendered = self.render_context_with(incident, room, Some(on_call)).await?;
         let bot = self.identity().await?.user_id.clone();
-        let earlier = slack.history(&channel, 20).await?.into_iter().find(|m| {
+        let recent = if retry { slack.history(&channel, 20).await? } else { Vec::new() };
+        let earlier = recent.into_iter().find(|m| {
             text_of(m, "user") == Some(bot.as_str())
                 && text_of(m, "text") == Some(rendered.text.as_str())
                 && m.get("blocks").is_some()
@@ -165,7 +172,9 @@ impl WarRoomJobs {
                             PersonRef::SlackId(id) => people.wanted.push((id.clone(), Role::OnCall)),
                             PersonRef::Email(email) => match slack.user_by_email(email).await? {
                                 Some(id) => people.wanted.push((id, Role::OnCall)),
-                                None => people.problems.push(format!("{email} (no Slack user has this email)")),
+                                None => people
+                                    .problems
+                                    .push(format!("{} (no Slack user has this email)", blocks::escape(email))),
                             },
                         }
                     }
@@ -176,8 +185,12 @@ impl WarRoomJobs {
                         }
                     }
                 }
-                Err(e) => people.problems.push(format!("the on-call ({e}); invite people by hand")),
+                Err(e) => people
+                    .problems
+                    .push(format!("the on-call ({}); invite people by hand", blocks::escape(&e.to_string()))),
             }
+            // Whoever declared the incident by hand is its commander and joins too.
+            people.wanted.extend(self.store.responders(incident.id).await?.into_iter().map(|r| (r.user, r.role)));
         }
         let bot = self.identity().await?.user_id.clone();
         let mut seen = BTreeSet::new();
@@ -202,7 +215,7 @@ impl WarRoomJobs {
         problems.extend(report.failed.iter().map(|(user, code)| format!("<@{user}> ({code})")));
         if !problems.is_empty() {
             let text = format!(":warning: Could not invite: {}", problems.join(", "));
-            let mut job = jobs::new::post_update(incident.id, &text, false);
+            let mut job = jobs::new::post_markup(incident.id, &text, false);
             job.key = jobs::JobKey::Once(format!("invite-problems:{}:{}", incident.id, room.round));
             self.enqueue(&job).await?;
         }
@@ -212,7 +225,7 @@ impl WarRoomJobs {
 
     /// A reopened incident: a new `-r<k>` channel linked to the archived one, the ticket
     /// reopened, the same responders invited.
-    pub(super) async fn reopen(&self, id: IncidentId, round: u32) -> Result<(), JobError> {
+    pub(super) async fn reopen(&self, id: IncidentId, round: u32, retry: bool) -> Result<(), JobError> {
         let incident = self.incident(id).await?;
         let room = self.ensure_channel(&incident, round).await?;
         let channel = room.channel_id.clone().unwrap_or_default();
@@ -226,10 +239,10 @@ impl WarRoomJobs {
         {
             let intro = blocks::reopened_intro(&incident, previous);
             let bot = self.identity().await?.user_id.clone();
-            let already =
-                slack.history(&channel, 20).await?.iter().any(|m| {
-                    text_of(m, "user") == Some(bot.as_str()) && text_of(m, "text") == Some(intro.text.as_str())
-                });
+            let recent = if retry { slack.history(&channel, 20).await? } else { Vec::new() };
+            let already = recent
+                .iter()
+                .any(|m| text_of(m, "user") == Some(bot.as_str()) && text_of(m, "text") == Some(intro.text.as_str()));
             if !already {
                 let blocks = serde_json::to_value(&intro.blocks).unwrap_or_default();
                 slack.post_message(&channel, &intro.text, Some(&blocks), None).await?;
@@ -239,39 +252,6 @@ impl WarRoomJobs {
                 }
             }
         }
-        self.open(id, round).await
-    }
-
-    /// Resolution: the summary in the channel, the ticket commented and closed, the channel
-    /// archived. Each step is recorded, so a retry resumes where the last attempt stopped.
-    pub(super) async fn resolve(&self, id: IncidentId, round: u32) -> Result<(), JobError> {
-        let incident = self.incident(id).await?;
-        let Some(mut room) = self.store.war_room(id, round).await? else {
-            return Err(JobError::Permanent(format!("{id} has no war room to resolve")));
-        };
-        let channel = room.channel_id.clone().ok_or_else(|| JobError::retry(format!("{id} has no channel yet")))?;
-        let slack = self.slack()?;
-        if room.summary_ts.is_none() && !room.archived {
-            let notes: Vec<_> = self.store.timeline(id).await?.into_iter().filter(|e| e.kind == "note").collect();
-            let summary = blocks::resolution_summary(&incident, &notes);
-            let blocks = serde_json::to_value(&summary.blocks).unwrap_or_default();
-            let ts = slack.post_message(&channel, &summary.text, Some(&blocks), None).await?;
-            room.summary_ts = Some(ts);
-            self.store.save_war_room(&room, self.clock.now()).await?;
-        }
-        if let Some(key) = &incident.ticket {
-            let resolution = incident.summary.clone().unwrap_or_else(|| "Resolved.".to_owned());
-            self.desk
-                .comment(key, "warroom", &format!("Resolved: {resolution}"), false, &format!("resolve:{id}:{round}"))
-                .await?;
-            self.desk.close(key, &resolution).await?;
-        }
-        if !room.archived {
-            slack.archive(&channel).await?;
-            room.archived = true;
-            self.store.save_war_room(&room, self.clock.now()).await?;
-        }
-        info!(incident.id = %id, slack.channel = %channel, "{id} resolved: summary posted, ticket closed, channel archived");
-        Ok(())
+        self.open(id, round, retry).await
     }
 }

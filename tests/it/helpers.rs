@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use warroom::app::{App, AppOptions};
 use warroom::config::Settings;
 use warroom::domain::incident::{ChannelRef, NewIncident, Outcome};
+use warroom::domain::transcript::{Capture, Origin, TranscriptLine};
 use warroom::domain::war_room::{Responder, WarRoom};
 use warroom::domain::{
     Alert, Clock, Incident, IncidentId, Problem, ProblemKey, ShiftedClock, SourceKind, TimelineEvent,
@@ -40,6 +41,7 @@ pub fn test_settings(dir: &TempDir) -> Settings {
     settings.slack.reconnect_delay = Duration::from_secs(1);
     settings.slack.retry_initial = Duration::from_millis(50);
     settings.slack.retry_max = Duration::from_millis(200);
+    settings.slack.heartbeat = Duration::from_millis(50);
     settings.database.url = format!("sqlite://{}", dir.path().join("warroom.db").display());
     settings.http.webhook_token = Some(WEBHOOK_TOKEN.into());
     settings.http.api_token = Some(API_TOKEN.into());
@@ -338,6 +340,40 @@ impl Store for SwitchableStore {
         self.check()?;
         self.inner.responders(id).await
     }
+    async fn capture(
+        &self,
+        id: IncidentId,
+        change: &Capture,
+        origin: Origin,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.capture(id, change, origin, now).await
+    }
+    async fn transcript_lines(&self, id: IncidentId) -> Result<Vec<TranscriptLine>, StoreError> {
+        self.check()?;
+        self.inner.transcript_lines(id).await
+    }
+    async fn heartbeat(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        self.check()?;
+        self.inner.heartbeat(now).await
+    }
+    async fn record_gap(&self, started_at: Timestamp, ended_at: Timestamp) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.record_gap(started_at, ended_at).await
+    }
+    async fn gaps(&self, from: Timestamp, to: Timestamp) -> Result<Vec<(Timestamp, Timestamp)>, StoreError> {
+        self.check()?;
+        self.inner.gaps(from, to).await
+    }
+    async fn save_transcript(&self, id: IncidentId, markdown: &str, now: Timestamp) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.save_transcript(id, markdown, now).await
+    }
+    async fn transcript(&self, id: IncidentId) -> Result<Option<String>, StoreError> {
+        self.check()?;
+        self.inner.transcript(id).await
+    }
 }
 
 /// Opens a bare store in `dir` (for job-runner tests that need no HTTP).
@@ -377,4 +413,47 @@ pub async fn enqueue(store: &Arc<dyn Store>, job: &NewJob, budget: Duration) -> 
     let result = warroom::jobs::enqueue(&mut *tx, job, now, budget).await.expect("enqueue");
     tx.commit().await.expect("commit");
     result
+}
+
+/// Verbs for the `/incident` command and the buttons, as people in the workspace use them.
+impl TestApp {
+    /// `user` types `/incident {text}` in `channel`; returns the whole ack payload (the
+    /// ephemeral reply). Panics when the envelope is not acked.
+    pub async fn slash_ack(&self, channel: &str, user: &str, text: &str) -> Value {
+        let payload = self.slack.slash_command_payload(channel, user, text);
+        let envelope = self.slack.send_envelope(warroom::sim::EnvelopeKind::SlashCommands, payload).await;
+        let ack = self.slack.wait_for_ack(&envelope, Duration::from_secs(5)).await;
+        let ack = ack.unwrap_or_else(|| panic!("`/incident {text}` was not acked"));
+        ack.payload.unwrap_or(Value::Null)
+    }
+
+    /// `user` types `/incident {text}` in `channel`; returns the ephemeral text from the ack.
+    pub async fn slash(&self, channel: &str, user: &str, text: &str) -> Option<String> {
+        self.slash_ack(channel, user, text).await["text"].as_str().map(str::to_owned)
+    }
+
+    /// `user` presses the button `action_id` (with `value`) on the pinned context message of
+    /// `channel`; waits for the ack.
+    pub async fn press(&self, channel: &str, user: &str, action_id: &str, value: &str) {
+        let pinned = self.slack.channels().into_iter().find(|c| c.id == channel).and_then(|c| c.pins.first().cloned());
+        let message_ts = pinned.unwrap_or_else(|| panic!("{channel} has no pinned context message"));
+        let payload = self.slack.block_action_payload(channel, user, &message_ts, action_id, value);
+        let envelope = self.slack.send_envelope(warroom::sim::EnvelopeKind::Interactive, payload).await;
+        let acked = self.slack.wait_for_ack(&envelope, Duration::from_secs(5)).await;
+        assert!(acked.is_some(), "the press of {action_id} was not acked");
+    }
+
+    /// `GET /api/incidents/{id}`, which must exist.
+    pub async fn incident(&self, id: &str) -> Value {
+        let (status, incident) = self.get_api(&format!("/api/incidents/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{id}: {incident}");
+        incident
+    }
+
+    /// `GET /api/tickets/{key}`, which must exist.
+    pub async fn ticket(&self, key: &str) -> Value {
+        let (status, ticket) = self.get_api(&format!("/api/tickets/{key}")).await;
+        assert_eq!(status, StatusCode::OK, "{key}: {ticket}");
+        ticket
+    }
 }

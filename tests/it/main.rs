@@ -3,7 +3,10 @@
 mod alerts;
 mod api;
 mod bad_input;
+mod buttons;
 mod helpers;
 mod jobs;
+mod slash_commands;
 mod socket_mode;
+mod transcript;
 mod war_room;
