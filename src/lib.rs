@@ -35,6 +35,7 @@ pub mod http;
 pub mod intake;
 pub mod jobs;
 pub mod oncall;
+pub mod runbook;
 pub mod shutdown;
 pub mod sim;
 pub mod slack;
