@@ -134,3 +134,30 @@ async fn while_slack_rejects_the_token_webhooks_are_accepted_and_the_work_waits(
     assert!(slack.wait_for_connections(1, Duration::from_secs(10)).await);
     slack.shutdown();
 }
+
+#[tokio::test]
+async fn an_event_that_cannot_be_stored_is_not_acked_and_its_redelivery_takes_effect_once() {
+    let app = spawn_app().await;
+    app.connected().await;
+    app.deliver("generic", "alerts/generic_disk.json", "opened").await;
+    app.settle().await;
+    let channel = app.channel_of("INC-1").await.id;
+
+    app.set_database_up(false);
+    let first =
+        app.slack.send_envelope(EnvelopeKind::EventsApi, joined_event(&channel, ZOE, "Ev0LATER", "T0SIM")).await;
+    assert!(
+        app.slack.wait_for_ack(&first, Duration::from_millis(300)).await.is_none(),
+        "no ack while the effect cannot be stored"
+    );
+    app.set_database_up(true);
+
+    // The first delivery was never acked: Slack redelivers it (same event_id, new envelope,
+    // retry_attempt 1), and only that can make the effect appear.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while joined_count(&app).await == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(joined_count(&app).await, 1);
+}
