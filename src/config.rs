@@ -33,6 +33,8 @@ pub struct Settings {
     pub severity: SeverityMap,
     pub oncall: OnCallSettings,
     pub log: LogSettings,
+    pub runbooks: RunbookSettings,
+    pub dynatrace: DynatraceSettings,
     /// Where runbooks live (`WARROOM_COMMANDS_DIR`).
     pub commands_dir: PathBuf,
 }
@@ -251,6 +253,49 @@ impl Default for JobSettings {
     }
 }
 
+/// Running runbooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunbookSettings {
+    /// Lets runbooks with `auto = true` run without a click ("self-healing"); off switches every
+    /// automatic run off at once.
+    pub auto: bool,
+    /// After an automatic run, the same problem firing again within this window is escalated to
+    /// people instead of being run again.
+    #[serde(deserialize_with = "duration")]
+    pub loop_guard: Duration,
+    /// How often a launched AWX job is polled.
+    #[serde(deserialize_with = "duration")]
+    pub poll_interval: Duration,
+    /// Timeout of each HTTP request an executor makes.
+    #[serde(deserialize_with = "duration")]
+    pub http_timeout: Duration,
+    /// How much output of a run is kept (the end of it).
+    pub output_cap_bytes: usize,
+}
+
+impl Default for RunbookSettings {
+    fn default() -> Self {
+        Self {
+            auto: true,
+            loop_guard: Duration::from_secs(30 * 60),
+            poll_interval: Duration::from_secs(5),
+            http_timeout: Duration::from_secs(30),
+            output_cap_bytes: 4096,
+        }
+    }
+}
+
+/// Writing back to Dynatrace problems (a comment per runbook result).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DynatraceSettings {
+    /// `https://{env-id}.live.dynatrace.com` (or an ActiveGate URL); unset = no comments.
+    pub api_url: Option<String>,
+    /// Environment variable holding an API token with the `problems.write` scope.
+    pub token_env: Option<String>,
+}
+
 /// Log output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -383,11 +428,13 @@ impl Settings {
                 "severity" => section(&mut |v| parse_into(v, &mut settings.severity)),
                 "oncall" => section(&mut |v| parse_into(v, &mut settings.oncall)),
                 "log" => section(&mut |v| parse_into(v, &mut settings.log)),
+                "runbooks" => section(&mut |v| parse_into(v, &mut settings.runbooks)),
+                "dynatrace" => section(&mut |v| parse_into(v, &mut settings.dynatrace)),
                 "commands_dir" => section(&mut |v| parse_into(v, &mut settings.commands_dir)),
                 other => issues.push(ConfigIssue {
                     origin: origin.to_owned(),
                     field: other.to_owned(),
-                    message: "unknown key: expected one of http, database, slack, incidents, jobs, severity, oncall, log, commands_dir".to_owned(),
+                    message: "unknown key: expected one of http, database, slack, incidents, jobs, severity, oncall, log, runbooks, dynatrace, commands_dir".to_owned(),
                 }),
             }
         }
@@ -457,6 +504,14 @@ impl Settings {
         }
         if self.http.body_limit_bytes == 0 {
             issue("http.body_limit_bytes", "must be positive".to_owned());
+        }
+        if let Some(url) = &self.dynatrace.api_url
+            && url::Url::parse(url).is_err()
+        {
+            issue("dynatrace.api_url", format!("`{url}` is not an absolute URL"));
+        }
+        if self.dynatrace.api_url.is_some() && self.dynatrace.token_env.is_none() {
+            issue("dynatrace.token_env", "name the environment variable holding the API token".to_owned());
         }
         for found in self.oncall.validate() {
             issue(&found.field, found.message);

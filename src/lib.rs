@@ -39,6 +39,7 @@ pub mod runbook;
 pub mod shutdown;
 pub mod sim;
 pub mod slack;
+pub mod sources;
 pub mod store;
 pub mod telemetry;
 pub mod transcript;

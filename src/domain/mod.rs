@@ -6,6 +6,7 @@ pub mod clock;
 pub mod ids;
 pub mod incident;
 pub mod problem;
+pub mod runbook_run;
 pub mod severity;
 pub mod timeline;
 pub mod transcript;

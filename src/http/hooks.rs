@@ -31,8 +31,17 @@ pub async fn receive(
             return Err(ApiError::NotFound(format!("unknown hook `{source}`: expected {HOOK_SOURCES}")));
         }
     };
+    let bytes = checked_body(&state, &headers, body).await?;
+    let problem = intake::parse(source, &bytes, &state.services.settings.severity).map_err(ApiError::BadRequest)?;
+    let ingested = correlate::ingest(&state.services, &problem, &bytes).await?;
+    let body = json!({ "incident": ingested.incident.map(|i| i.to_string()), "outcome": ingested.outcome.as_str() });
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// The contract's checks, in order: 401 token, 413 size, 415 content type. Returns the body.
+pub async fn checked_body(state: &HttpState, headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, ApiError> {
     if let Some(token) = &state.webhook_token {
-        require_bearer(&headers, token)?;
+        require_bearer(headers, token)?;
     }
     let limit = state.services.settings.http.body_limit_bytes;
     let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
@@ -40,13 +49,10 @@ pub async fn receive(
         return Err(ApiError::TooLarge { limit });
     }
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::TooLarge { limit })?;
-    if !is_json(&headers) {
+    if !is_json(headers) {
         return Err(ApiError::NotJson);
     }
-    let problem = intake::parse(source, &bytes, &state.services.settings.severity).map_err(ApiError::BadRequest)?;
-    let ingested = correlate::ingest(&state.services, &problem, &bytes).await?;
-    let body = json!({ "incident": ingested.incident.map(|i| i.to_string()), "outcome": ingested.outcome.as_str() });
-    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+    Ok(bytes)
 }
 
 /// `application/json` or any `+json` type, parameters allowed.

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod deployments;
 pub mod error;
 pub mod hooks;
 pub mod tickets;
@@ -35,6 +36,7 @@ pub struct HttpState {
 /// All routes.
 pub fn router(state: HttpState) -> Router {
     Router::new()
+        .route("/hooks/deployments", post(deployments::receive))
         .route("/hooks/{source}", post(hooks::receive))
         .route("/healthz", get(api::healthz))
         .route("/api/incidents", get(api::list_incidents))

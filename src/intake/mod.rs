@@ -77,7 +77,7 @@ pub fn parse(source: SourceKind, body: &[u8], severities: &SeverityMap) -> Resul
 }
 
 /// Deserializes `body` into `T`, turning serde's error into one that names the field.
-pub(crate) fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, IntakeError> {
+pub fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, IntakeError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(IntakeError::new("body", "the body is empty: send a JSON object"));
     }
@@ -130,7 +130,7 @@ pub(crate) fn parse_time(field: &str, value: &str) -> Result<Option<Timestamp>, 
 }
 
 /// Requires a non-blank string.
-pub(crate) fn required_text(field: &str, value: &str) -> Result<String, IntakeError> {
+pub fn required_text(field: &str, value: &str) -> Result<String, IntakeError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(IntakeError::new(field, "must not be empty"));
@@ -139,7 +139,7 @@ pub(crate) fn required_text(field: &str, value: &str) -> Result<String, IntakeEr
 }
 
 /// Empty strings become `None`.
-pub(crate) fn non_empty(value: Option<String>) -> Option<String> {
+pub fn non_empty(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 

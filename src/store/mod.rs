@@ -13,6 +13,7 @@ use jiff::Timestamp;
 
 use crate::config::DatabaseSettings;
 use crate::domain::incident::{ChannelRef, NewIncident, Outcome};
+use crate::domain::runbook_run::{Deployment, RunbookRun};
 use crate::domain::transcript::{Capture, Origin, TranscriptLine};
 use crate::domain::war_room::{Responder, WarRoom};
 use crate::domain::{Alert, Incident, IncidentId, IncidentStatus, Problem, ProblemKey, SourceKind, TimelineEvent};
@@ -191,6 +192,26 @@ pub trait Store: Send + Sync + 'static {
     /// Keeps the rendered transcript of an incident (replacing an older one).
     async fn save_transcript(&self, id: IncidentId, markdown: &str, now: Timestamp) -> Result<(), StoreError>;
     async fn transcript(&self, id: IncidentId) -> Result<Option<String>, StoreError>;
+
+    /// Records a deployment; returns its id.
+    async fn record_deployment(&self, deployment: &Deployment) -> Result<i64, StoreError>;
+    /// The newest deployments of a service (in one environment when given), newest first.
+    async fn deployments(
+        &self,
+        service: &str,
+        environment: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Deployment>, StoreError>;
+    /// Records a run before it starts. If the runbook already has a queued or running run for
+    /// the incident, nothing is added and that run is returned as `Err(active)`.
+    async fn create_run(&self, run: &RunbookRun) -> Result<Result<RunbookRun, RunbookRun>, StoreError>;
+    async fn run(&self, id: i64) -> Result<Option<RunbookRun>, StoreError>;
+    /// Every run of an incident (denied presses included), oldest first.
+    async fn runs(&self, incident: IncidentId) -> Result<Vec<RunbookRun>, StoreError>;
+    /// Saves a run's state, times, result and status message.
+    async fn update_run(&self, run: &RunbookRun) -> Result<(), StoreError>;
+    /// The newest automatic run for a problem key since `since` (the self-healing loop guard).
+    async fn last_automatic_run(&self, problem_key: &str, since: Timestamp) -> Result<Option<RunbookRun>, StoreError>;
 }
 
 /// One write transaction. Dropping it without [`StoreTx::commit`] rolls back.

@@ -14,6 +14,7 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use super::{Enqueued, IncidentFilter, Job, JobKey, JobState, NewJob, Store, StoreError, StoreTx};
 use crate::config::{DatabaseSettings, Synchronous};
 use crate::domain::incident::{ChannelRef, NewIncident, Outcome};
+use crate::domain::runbook_run::{Deployment, RunState, RunbookRun};
 use crate::domain::transcript::{Capture, Captured, EntryKind, FileRef, Origin, TranscriptLine};
 use crate::domain::war_room::{Responder, Role, WarRoom};
 use crate::domain::{
@@ -605,6 +606,118 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await?)
     }
+
+    async fn record_deployment(&self, d: &Deployment) -> Result<i64, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO deployments (service, environment, version, commit_sha, url, pipeline, runbook, deployed_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&d.service)
+        .bind(&d.environment)
+        .bind(&d.version)
+        .bind(&d.commit)
+        .bind(&d.url)
+        .bind(&d.pipeline)
+        .bind(&d.runbook)
+        .bind(millis(d.deployed_at))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    async fn deployments(
+        &self,
+        service: &str,
+        environment: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Deployment>, StoreError> {
+        sqlx::query("SELECT * FROM deployments WHERE service = ?1 AND (?2 IS NULL OR environment = ?2) ORDER BY id DESC LIMIT ?3")
+            .bind(service)
+            .bind(environment)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(deployment_from_row)
+            .collect()
+    }
+
+    async fn create_run(&self, run: &RunbookRun) -> Result<Result<RunbookRun, RunbookRun>, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO runbook_runs (incident_seq, runbook, params, requested_by, automatic, state, requested_at, problem_key, summary) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING *",
+        )
+        .bind(run.incident.seq())
+        .bind(&run.runbook)
+        .bind(to_json(&run.params))
+        .bind(&run.requested_by)
+        .bind(i64::from(run.automatic))
+        .bind(run.state.as_str())
+        .bind(millis(run.requested_at))
+        .bind(&run.problem_key)
+        .bind(&run.summary)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = inserted {
+            return Ok(Ok(run_from_row(&row)?));
+        }
+        let active = sqlx::query(
+            "SELECT * FROM runbook_runs WHERE incident_seq = ? AND runbook = ? AND state IN ('queued', 'running')",
+        )
+        .bind(run.incident.seq())
+        .bind(&run.runbook)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Err(run_from_row(&active)?))
+    }
+
+    async fn run(&self, id: i64) -> Result<Option<RunbookRun>, StoreError> {
+        sqlx::query("SELECT * FROM runbook_runs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(run_from_row)
+            .transpose()
+    }
+
+    async fn runs(&self, incident: IncidentId) -> Result<Vec<RunbookRun>, StoreError> {
+        sqlx::query("SELECT * FROM runbook_runs WHERE incident_seq = ? ORDER BY id")
+            .bind(incident.seq())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(run_from_row)
+            .collect()
+    }
+
+    async fn update_run(&self, run: &RunbookRun) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE runbook_runs SET state = ?, started_at = ?, finished_at = ?, summary = ?, link = ?, output_tail = ?, status_ts = ? WHERE id = ?",
+        )
+        .bind(run.state.as_str())
+        .bind(run.started_at.map(millis))
+        .bind(run.finished_at.map(millis))
+        .bind(&run.summary)
+        .bind(&run.link)
+        .bind(&run.output_tail)
+        .bind(&run.status_ts)
+        .bind(run.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn last_automatic_run(&self, problem_key: &str, since: Timestamp) -> Result<Option<RunbookRun>, StoreError> {
+        sqlx::query("SELECT * FROM runbook_runs WHERE problem_key = ? AND automatic = 1 AND requested_at >= ? ORDER BY id DESC LIMIT 1")
+            .bind(problem_key)
+            .bind(millis(since))
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(run_from_row)
+            .transpose()
+    }
 }
 
 fn war_room_from_row(row: &SqliteRow) -> Result<WarRoom, StoreError> {
@@ -618,6 +731,41 @@ fn war_room_from_row(row: &SqliteRow) -> Result<WarRoom, StoreError> {
         topic: row.try_get("topic")?,
         summary_ts: row.try_get("summary_ts")?,
         archived: row.try_get::<i64, _>("archived")? != 0,
+    })
+}
+
+fn run_from_row(row: &SqliteRow) -> Result<RunbookRun, StoreError> {
+    let params: String = row.try_get("params")?;
+    let state: String = row.try_get("state")?;
+    Ok(RunbookRun {
+        id: row.try_get("id")?,
+        incident: IncidentId::from_seq(row.try_get("incident_seq")?),
+        runbook: row.try_get("runbook")?,
+        params: json("params", &params)?,
+        requested_by: row.try_get("requested_by")?,
+        automatic: row.try_get::<i64, _>("automatic")? != 0,
+        state: RunState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("run state `{state}`")))?,
+        requested_at: from_millis(row.try_get("requested_at")?)?,
+        started_at: opt_from_millis(row.try_get("started_at")?)?,
+        finished_at: opt_from_millis(row.try_get("finished_at")?)?,
+        summary: row.try_get("summary")?,
+        link: row.try_get("link")?,
+        output_tail: row.try_get("output_tail")?,
+        status_ts: row.try_get("status_ts")?,
+        problem_key: row.try_get("problem_key")?,
+    })
+}
+
+fn deployment_from_row(row: &SqliteRow) -> Result<Deployment, StoreError> {
+    Ok(Deployment {
+        service: row.try_get("service")?,
+        environment: row.try_get("environment")?,
+        version: row.try_get("version")?,
+        commit: row.try_get("commit_sha")?,
+        url: row.try_get("url")?,
+        pipeline: row.try_get("pipeline")?,
+        runbook: row.try_get("runbook")?,
+        deployed_at: from_millis(row.try_get("deployed_at")?)?,
     })
 }
 

@@ -171,3 +171,38 @@ async fn concurrent_first_deliveries_of_one_problem_open_exactly_one_incident() 
     assert_eq!(outcomes.iter().filter(|o| *o == "opened").count(), 1, "{outcomes:?}");
     assert_eq!(outcomes.iter().filter(|o| *o == "duplicate").count(), 7, "{outcomes:?}");
 }
+
+#[tokio::test]
+async fn deployments_are_recorded_newest_first_and_bad_ones_are_refused_by_field() {
+    let app = spawn_app().await;
+    for (version, expected) in [("v1.41", 1), ("v1.42", 2)] {
+        let response = app
+            .http
+            .post(format!("{}/hooks/deployments", app.base))
+            .bearer_auth(crate::helpers::WEBHOOK_TOKEN)
+            .json(&serde_json::json!({ "service": "checkout", "environment": "prod", "version": version, "commit": "abc123",
+                "url": "https://ci.example.com/run/1", "pipeline": "release" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        assert_eq!(response.json::<serde_json::Value>().await.unwrap()["deployment"], expected);
+    }
+    let recent = app.services.store.deployments("checkout", Some("prod"), 2).await.unwrap();
+    let versions: Vec<&str> = recent.iter().map(|d| d.version.as_str()).collect();
+    assert_eq!(versions, ["v1.42", "v1.41"]);
+
+    for (body, field) in [
+        (r#"{"version":"v1"}"#, "service"),
+        (r#"{"service":"checkout"}"#, "version"),
+        (r#"{"service":"checkout","version":"v1","url":"nope"}"#, "url"),
+        (r#"{"service":"checkout","version":"v1","colour":"blue"}"#, "colour"),
+    ] {
+        let (status, answer) = app.post_hook("deployments", body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert_eq!(answer["field"], field, "{body}: {answer}");
+    }
+    let response =
+        app.http.post(format!("{}/hooks/deployments", app.base)).json(&serde_json::json!({})).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use warroom::app::{App, AppOptions};
 use warroom::config::Settings;
 use warroom::domain::incident::{ChannelRef, NewIncident, Outcome};
+use warroom::domain::runbook_run::{Deployment, RunbookRun};
 use warroom::domain::transcript::{Capture, Origin, TranscriptLine};
 use warroom::domain::war_room::{Responder, WarRoom};
 use warroom::domain::{
@@ -373,6 +374,39 @@ impl Store for SwitchableStore {
     async fn transcript(&self, id: IncidentId) -> Result<Option<String>, StoreError> {
         self.check()?;
         self.inner.transcript(id).await
+    }
+    async fn record_deployment(&self, deployment: &Deployment) -> Result<i64, StoreError> {
+        self.check()?;
+        self.inner.record_deployment(deployment).await
+    }
+    async fn deployments(
+        &self,
+        service: &str,
+        environment: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Deployment>, StoreError> {
+        self.check()?;
+        self.inner.deployments(service, environment, limit).await
+    }
+    async fn create_run(&self, run: &RunbookRun) -> Result<Result<RunbookRun, RunbookRun>, StoreError> {
+        self.check()?;
+        self.inner.create_run(run).await
+    }
+    async fn run(&self, id: i64) -> Result<Option<RunbookRun>, StoreError> {
+        self.check()?;
+        self.inner.run(id).await
+    }
+    async fn runs(&self, incident: IncidentId) -> Result<Vec<RunbookRun>, StoreError> {
+        self.check()?;
+        self.inner.runs(incident).await
+    }
+    async fn update_run(&self, run: &RunbookRun) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.update_run(run).await
+    }
+    async fn last_automatic_run(&self, problem_key: &str, since: Timestamp) -> Result<Option<RunbookRun>, StoreError> {
+        self.check()?;
+        self.inner.last_automatic_run(problem_key, since).await
     }
 }
 
