@@ -21,12 +21,15 @@ use crate::health::{Health, SlackState};
 use crate::http::{self, HttpState};
 use crate::jobs::runner::{JobHandler, Runner};
 use crate::oncall::{BuiltinRotation, OnCall};
+use crate::runbook::catalog::RunbookCatalog;
+use crate::runbook::executor::{ExecutorSettings, Executors};
 use crate::slack::client::SlackApi;
 use crate::slack::inbound::Inbound;
 use crate::slack::listener::SocketMode;
+use crate::sources::dynatrace::DynatraceClient;
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
-use crate::war_room::WarRoomJobs;
+use crate::war_room::{Remediation, WarRoomJobs, WarRoomParts};
 
 /// Wraps the connected store (tests inject database failures this way).
 pub type StoreWrapper = Arc<dyn Fn(Arc<dyn Store>) -> Arc<dyn Store> + Send + Sync>;
@@ -86,6 +89,26 @@ impl App {
             anyhow::anyhow!("invalid [oncall] settings: {}", lines.join("; "))
         })?;
         let oncall: Arc<dyn OnCall> = Arc::new(BuiltinRotation::new(rotations));
+        let env = |name: &str| std::env::var(name).ok();
+        let catalog = Arc::new(RunbookCatalog::load(&settings.commands_dir, &env).map_err(|issues| {
+            let lines: Vec<String> = issues.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("invalid runbooks (warroom check lists them all):\n  {}", lines.join("\n  "))
+        })?);
+        let executors = Arc::new(Executors::new(
+            ExecutorSettings {
+                poll_interval: settings.runbooks.poll_interval,
+                http_timeout: settings.runbooks.http_timeout,
+                output_cap: settings.runbooks.output_cap_bytes,
+            },
+            Arc::new(|name: &str| std::env::var(name).ok()),
+        ));
+        let dynatrace = match (&settings.dynatrace.api_url, &settings.dynatrace.token_env) {
+            (Some(url), Some(variable)) => match std::env::var(variable) {
+                Ok(token) => Some(DynatraceClient::new(url, token.into(), settings.runbooks.http_timeout)),
+                Err(_) => anyhow::bail!("dynatrace.token_env names {variable}, which is not set"),
+            },
+            _ => None,
+        };
         let public_url = settings.public_url();
         let slack = match &settings.slack.bot_token {
             Some(token) => {
@@ -99,13 +122,16 @@ impl App {
             }
         };
         let handler: Arc<dyn JobHandler> = Arc::new(WarRoomJobs::new(
-            slack.clone(),
-            Arc::clone(&store),
-            Arc::clone(&desk),
-            Arc::clone(&oncall),
-            Arc::clone(&options.clock),
-            Arc::clone(&settings),
-            public_url.clone(),
+            WarRoomParts {
+                slack: slack.clone(),
+                store: Arc::clone(&store),
+                desk: Arc::clone(&desk),
+                oncall: Arc::clone(&oncall),
+                clock: Arc::clone(&options.clock),
+                settings: Arc::clone(&settings),
+                public_url: public_url.clone(),
+            },
+            Remediation { catalog: Arc::clone(&catalog), executors, dynatrace },
         ));
         let runner = Arc::new(Runner::new(
             Arc::clone(&store),
@@ -114,8 +140,14 @@ impl App {
             settings.jobs.clone(),
             &options.worker_name,
         ));
-        let services =
-            Services { store, clock: options.clock, settings: Arc::clone(&settings), nudge: runner.nudge(), desk };
+        let services = Services {
+            store,
+            clock: options.clock,
+            settings: Arc::clone(&settings),
+            nudge: runner.nudge(),
+            desk,
+            catalog,
+        };
         let socket_mode = match (slack, &settings.slack.app_token) {
             (Some(api), Some(app_token)) => Some(SocketMode {
                 inbound: Arc::new(Inbound::new(services.clone(), health.clone(), oncall, api.clone())),

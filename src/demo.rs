@@ -152,6 +152,8 @@ fn demo_settings(dir: &Path, sim: &SimSlack, addr: std::net::SocketAddr, token: 
     settings.http.addr = addr;
     settings.http.webhook_token = Some(token.to_owned().into());
     settings.database.url = format!("sqlite://{}", dir.join("warroom.db").display());
+    // The shipped runbooks call real automation: the demo runs none.
+    settings.commands_dir = dir.join("commands");
     settings.database.synchronous = Synchronous::Normal;
     settings.slack.bot_token = Some(sim.config().bot_token.clone().into());
     settings.slack.app_token = Some(sim.config().app_token.clone().into());

@@ -83,15 +83,28 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Validates the configuration and every runbook, printing every problem at once.
 fn check(config: Option<&std::path::Path>) -> ExitCode {
-    match Settings::load_with(config, &|name| std::env::var(name).ok()) {
-        Ok(_) => {
+    let env = |name: &str| std::env::var(name).ok();
+    let (commands_dir, mut failed) = match Settings::load_with(config, &env) {
+        Ok(settings) => {
             println!("configuration OK");
-            ExitCode::SUCCESS
+            (settings.commands_dir, false)
         }
         Err(errors) => {
             eprint!("{errors}");
-            ExitCode::FAILURE
+            (std::path::PathBuf::from(env("WARROOM_COMMANDS_DIR").unwrap_or_else(|| "commands".to_owned())), true)
         }
+    };
+    let problems = warroom::runbook::catalog::check(&commands_dir, &env);
+    if problems.is_empty() {
+        println!("runbooks in {} OK", commands_dir.display());
+    } else {
+        eprintln!("{} runbook problem(s):", problems.len());
+        for problem in &problems {
+            eprintln!("  {problem}");
+        }
+        failed = true;
     }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }

@@ -98,6 +98,13 @@ pub async fn ingest(services: &Services, problem: &Problem, body: &[u8]) -> Resu
     if !plan.jobs.is_empty() {
         services.nudge.nudge();
     }
+    if let (Outcome::Opened | Outcome::Reopened, Some(id)) = (outcome, incident)
+        && let Err(e) = super::runbooks::self_heal(services, &services.catalog, id).await
+    {
+        // The delivery is stored and answered; a failed automatic run is told in the channel
+        // by `self_heal` or logged here, never turned into a webhook error.
+        tracing::warn!(incident.id = %id, error = %e, "self-healing did not start for {id}");
+    }
     info!(
         incident.id = incident.map(|i| i.to_string()),
         problem.source = %problem.source,

@@ -4,6 +4,7 @@
 pub mod commands;
 pub mod correlate;
 pub mod events;
+pub mod runbooks;
 
 use std::sync::Arc;
 
@@ -21,4 +22,6 @@ pub struct Services {
     pub settings: Arc<Settings>,
     pub nudge: Nudge,
     pub desk: Arc<dyn Desk>,
+    /// The runbooks in `commands/`, validated at startup.
+    pub catalog: Arc<crate::runbook::catalog::RunbookCatalog>,
 }

@@ -240,6 +240,7 @@ mod route_tests {
                 settings: Arc::new(Settings::default()),
                 nudge: Nudge::default(),
                 desk: Arc::new(f.desk.clone()),
+                catalog: Arc::default(),
             },
             health: Health::default(),
             webhook_token: None,

@@ -42,11 +42,17 @@ pub enum JobKind {
     TicketComment,
     /// Answer a person through a `response_url` (payload: `response_url`, `text`).
     Reply,
+    /// Carry out a recorded runbook run (payload: `run`).
+    RunRunbook,
+    /// Comment on the source problem (payload: `text`).
+    SourceComment,
 }
 
 impl JobKind {
     /// Every kind, for dispatch tables and tests.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 13] = [
+        Self::RunRunbook,
+        Self::SourceComment,
         Self::OpenWarRoom,
         Self::RenderWarRoom,
         Self::PostUpdate,
@@ -75,6 +81,8 @@ impl JobKind {
             Self::SyncTicket => "ticket.sync",
             Self::TicketComment => "ticket.comment",
             Self::Reply => "slack.reply",
+            Self::RunRunbook => "runbook.run",
+            Self::SourceComment => "source.comment",
         }
     }
 
@@ -161,6 +169,23 @@ pub mod new {
             incident,
             json!({ "author": author, "text": text, "public": public, "dedupe": dedupe }),
             JobKey::Once(format!("comment:{incident}:{dedupe}")),
+        )
+    }
+
+    /// Carries out run `run` of a runbook, once.
+    #[must_use]
+    pub fn run_runbook(incident: IncidentId, run: i64) -> NewJob {
+        job(JobKind::RunRunbook, incident, json!({ "run": run }), JobKey::Once(format!("run:{run}")))
+    }
+
+    /// Comments `text` on the incident's source problem, once per `dedupe`.
+    #[must_use]
+    pub fn source_comment(incident: IncidentId, text: &str, dedupe: &str) -> NewJob {
+        job(
+            JobKind::SourceComment,
+            incident,
+            json!({ "text": text }),
+            JobKey::Once(format!("source-comment:{incident}:{dedupe}")),
         )
     }
 

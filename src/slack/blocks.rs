@@ -68,6 +68,22 @@ pub struct ContextView<'a> {
     pub ticket: Option<TicketLink<'a>>,
     /// The id of the archived channel, when this is a reopened incident's `-r<k>` channel.
     pub previous_channel: Option<&'a str>,
+    /// Runbooks offered for this incident, as buttons (`v1:run:<name>`).
+    pub runbooks: &'a [RunbookButton],
+    /// The service's last deployment, as one line of mrkdwn (already escaped).
+    pub last_deployment: Option<&'a str>,
+}
+
+/// A runbook offered on the context message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunbookButton {
+    /// The runbook's name: the button's action id is `v1:run:<name>`.
+    pub name: String,
+    pub label: String,
+    /// `primary`, `danger`, or anything else for the default style.
+    pub style: String,
+    /// The confirm dialog's text, filled in for this incident.
+    pub confirm: Option<String>,
 }
 
 /// A ticket as the context message links it.
@@ -122,6 +138,9 @@ pub fn context_message(view: &ContextView<'_>) -> Rendered {
         }
     } else {
         blocks.push(actions(incident).into());
+        if !view.runbooks.is_empty() {
+            blocks.push(runbook_actions(incident, view.runbooks).into());
+        }
     }
     blocks.push(footer(view).into());
     Rendered { text: fallback(incident), blocks }
@@ -401,6 +420,45 @@ fn actions(incident: &Incident) -> SlackActionsBlock {
     SlackActionsBlock::new(buttons).with_block_id(ACTIONS_BLOCK_ID.into())
 }
 
+/// Block id of the runbook buttons.
+pub const RUNBOOKS_BLOCK_ID: &str = "incident_runbooks";
+
+/// At most 25 elements per actions block (Slack's limit).
+const MAX_BUTTONS: usize = 25;
+
+fn runbook_actions(incident: &Incident, runbooks: &[RunbookButton]) -> SlackActionsBlock {
+    let value = incident.id.to_string();
+    let buttons: Vec<SlackActionBlockElement> = runbooks
+        .iter()
+        .take(MAX_BUTTONS)
+        .map(|runbook| {
+            let mut button = SlackBlockButtonElement::new(pt!(truncate(&runbook.label, 75)))
+                .with_action_id(run_action(&runbook.name).into())
+                .with_value(value.clone());
+            match runbook.style.as_str() {
+                "primary" => button = button.with_style(SlackBlockButtonStyle::Primary),
+                "danger" => button = button.with_style(SlackBlockButtonStyle::Danger),
+                _ => {}
+            }
+            if let Some(text) = &runbook.confirm {
+                let confirm = SlackBlockConfirmItem::new(
+                    pt!(truncate(&format!("Run {}?", runbook.name), DIALOG_TITLE_MAX)),
+                    md!(truncate_mrkdwn(&escape(text), 300)),
+                    pt!("Run"),
+                    pt!("Cancel"),
+                );
+                button = button.with_confirm(if runbook.style == "danger" {
+                    confirm.with_style("danger".to_owned())
+                } else {
+                    confirm
+                });
+            }
+            button.into()
+        })
+        .collect();
+    SlackActionsBlock::new(buttons).with_block_id(RUNBOOKS_BLOCK_ID.into())
+}
+
 fn footer(view: &ContextView<'_>) -> SlackContextBlock {
     let incident = view.incident;
     let mut elements: Vec<SlackContextBlockElement> = vec![md!(
@@ -410,6 +468,9 @@ fn footer(view: &ContextView<'_>) -> SlackContextBlock {
     )];
     if let Some(previous) = view.previous_channel {
         elements.push(md!("Reopened: earlier discussion in <#{}>", escape(previous)));
+    }
+    if let Some(deployment) = view.last_deployment {
+        elements.push(md!("Last deployment: {}", deployment));
     }
     SlackContextBlock::new(elements)
 }
@@ -569,7 +630,15 @@ mod tests {
     const TICKET: TicketLink<'static> = TicketLink { key: "WR-3", url: "http://warroom.example/api/tickets/WR-3" };
 
     fn view<'a>(incident: &'a Incident, alerts: &'a [Alert], on_call: &'a [String]) -> ContextView<'a> {
-        ContextView { incident, alerts, on_call, ticket: Some(TICKET), previous_channel: None }
+        ContextView {
+            incident,
+            alerts,
+            on_call,
+            ticket: Some(TICKET),
+            previous_channel: None,
+            runbooks: &[],
+            last_deployment: None,
+        }
     }
 
     fn acknowledged(mut incident: Incident) -> Incident {
@@ -678,6 +747,8 @@ mod tests {
             on_call: &[],
             ticket: None,
             previous_channel: Some("C0LDCHAN"),
+            runbooks: &[],
+            last_deployment: None,
         });
         let blocks = serde_json::to_value(&rendered.blocks).expect("blocks serialise");
         for text in texts(&blocks).iter().skip(1) {

@@ -345,6 +345,11 @@ impl SlackApi {
             .map(|_| ())
     }
 
+    /// `views.open` (the `trigger_id` must be fresh: open before any slow work).
+    pub async fn open_view(&self, trigger_id: &str, view: &Value) -> Result<(), SlackError> {
+        self.post("views.open", json!({ "trigger_id": trigger_id, "view": view })).await.map(|_| ())
+    }
+
     /// `chat.postEphemeral`.
     pub async fn post_ephemeral(&self, channel: &str, user: &str, text: &str) -> Result<(), SlackError> {
         self.post("chat.postEphemeral", json!({ "channel": channel, "user": user, "text": text })).await.map(|_| ())

@@ -54,6 +54,18 @@ impl Inbound {
         }
     }
 
+    pub(super) fn services(&self) -> &Services {
+        &self.services
+    }
+
+    pub(super) fn api(&self) -> &SlackApi {
+        &self.api
+    }
+
+    pub(super) fn oncall(&self) -> &dyn OnCall {
+        self.oncall.as_ref()
+    }
+
     /// Records who the bot is.
     pub fn set_identity(&self, identity: Identity) {
         *self.identity.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(identity);
@@ -198,12 +210,18 @@ impl Inbound {
             }
             SlashCommand::Timeline => return commands::timeline(services, in_incident(name)?).await,
             SlashCommand::Ticket => return commands::ticket(services, in_incident(name)?).await,
-            SlashCommand::Runbooks | SlashCommand::Run { .. } => {
-                in_incident(name)?;
-                return Err(HandlerError::User(format!(
-                    "No runbooks are configured: add TOML files to `{}` (see the README).",
-                    services.settings.commands_dir.display()
-                )));
+            SlashCommand::Runbooks => {
+                let id = in_incident(name)?;
+                let incident = services
+                    .store
+                    .incident(id)
+                    .await?
+                    .ok_or_else(|| HandlerError::User(format!("{id} does not exist")))?;
+                return Ok(crate::handlers::runbooks::list(&services.catalog, &incident));
+            }
+            SlashCommand::Run { runbook, params, again } => {
+                let id = in_incident(name)?;
+                return self.run_runbook_command(id, &runbook, params, again, &user).await;
             }
             SlashCommand::Ack => Change::Acknowledge,
             SlashCommand::Status(status) => Change::Status(status),
@@ -219,8 +237,15 @@ impl Inbound {
 
     /// Button presses (`v1:ack`, `v1:resolve`); the answer to the presser goes through a job.
     pub async fn on_interaction(&self, interaction: SlackInteractionEvent) -> SlackInteractionResponse {
-        let SlackInteractionEvent::BlockActions(press) = interaction else {
-            return SlackInteractionResponse::Empty;
+        let press = match interaction {
+            SlackInteractionEvent::BlockActions(press) => press,
+            SlackInteractionEvent::ViewSubmission(submission) => {
+                if !self.is_ours(submission.team.id.as_ref(), None) {
+                    return SlackInteractionResponse::Empty;
+                }
+                return self.submit_params(&submission).await;
+            }
+            _ => return SlackInteractionResponse::Empty,
         };
         let team = press.team.id.to_string();
         if !self.is_ours(&team, Some(press.api_app_id.as_ref())) {
@@ -244,6 +269,7 @@ impl Inbound {
                 };
                 self.capture_action(&channel, &user, EntryKind::ButtonPress, &label).await;
             }
+            let is_run = matches!(kind, ButtonAction::Run(_));
             let value = action.value.clone().unwrap_or_default();
             let result = match value.parse::<IncidentId>() {
                 Err(e) => Err(HandlerError::User(format!("This button does not name an incident ({e}).",))),
@@ -258,16 +284,21 @@ impl Inbound {
                             commands::apply(&self.services, id, &user, Change::Resolve { summary: None }, &dedupe).await
                         }
                         ButtonAction::Run(runbook) => {
-                            Err(HandlerError::User(format!("The runbook `{runbook}` is not configured.")))
+                            self.press_runbook(id, &runbook, &user, press.trigger_id.as_ref()).await
                         }
                     }
                 }
             };
-            if let (Err(error), Some(url)) = (result, &response_url) {
-                let text = reply_for(&error);
-                if let Err(e) = self.enqueue_reply(url, &text).await {
-                    warn!(error = %e, "could not queue the answer to a button press");
-                }
+            // Acknowledge and Resolve show in the channel; a runbook press tells the presser.
+            let text = match result {
+                Err(error) => Some(reply_for(&error)),
+                Ok(text) if is_run && !text.is_empty() => Some(text),
+                Ok(_) => None,
+            };
+            if let (Some(text), Some(url)) = (text, &response_url)
+                && let Err(e) = self.enqueue_reply(url, &text).await
+            {
+                warn!(error = %e, "could not queue the answer to a button press");
             }
         }
         SlackInteractionResponse::Empty

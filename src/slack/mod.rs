@@ -14,4 +14,5 @@ pub mod capture;
 pub mod client;
 pub mod inbound;
 pub mod listener;
+pub mod runbooks;
 pub mod slash;

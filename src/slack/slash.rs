@@ -43,8 +43,9 @@ pub enum SlashCommand {
     Timeline,
     /// `oncall [service]`: show who is on call.
     OnCall { service: Option<String> },
-    /// `run <runbook> [name=value …]`: run a runbook.
-    Run { runbook: String, params: Vec<(String, String)> },
+    /// `run <runbook> [name=value …] [--again]`: run a runbook (`--again` confirms running one
+    /// that already ran for this incident).
+    Run { runbook: String, params: Vec<(String, String)>, again: bool },
     /// `runbooks`: list the runbooks offered here.
     Runbooks,
 }
@@ -157,7 +158,7 @@ pub const SUBCOMMANDS: &[Subcommand] = &[
     },
     Subcommand {
         name: "run",
-        synopsis: "<runbook> [name=value …]",
+        synopsis: "<runbook> [name=value …] [--again]",
         description: "Run a runbook; quote values with spaces: `reason=\"disk full\"`.",
         anywhere: false,
         parse: parse_run,
@@ -478,7 +479,12 @@ fn parse_run(args: &Args<'_>) -> Result<SlashCommand, UsageError> {
         )));
     }
     let mut params: Vec<(String, String)> = Vec::new();
+    let mut again = false;
     for word in words {
+        if word == "--again" {
+            again = true;
+            continue;
+        }
         let Some((name, value)) = word.split_once('=') else {
             return Err(error(format!("`{}` is not a parameter: write name=value", echo(&word))));
         };
@@ -493,7 +499,7 @@ fn parse_run(args: &Args<'_>) -> Result<SlashCommand, UsageError> {
         }
         params.push((name.to_owned(), value.to_owned()));
     }
-    Ok(SlashCommand::Run { runbook, params })
+    Ok(SlashCommand::Run { runbook, params, again })
 }
 
 fn is_name_char(c: char) -> bool {
@@ -666,6 +672,7 @@ mod tests {
         SlashCommand::Run {
             runbook: runbook.to_owned(),
             params: params.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect(),
+            again: false,
         }
     }
 

@@ -202,9 +202,6 @@ pub trait Store: Send + Sync + 'static {
         environment: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Deployment>, StoreError>;
-    /// Records a run before it starts. If the runbook already has a queued or running run for
-    /// the incident, nothing is added and that run is returned as `Err(active)`.
-    async fn create_run(&self, run: &RunbookRun) -> Result<Result<RunbookRun, RunbookRun>, StoreError>;
     async fn run(&self, id: i64) -> Result<Option<RunbookRun>, StoreError>;
     /// Every run of an incident (denied presses included), oldest first.
     async fn runs(&self, incident: IncidentId) -> Result<Vec<RunbookRun>, StoreError>;
@@ -246,6 +243,9 @@ pub trait StoreTx: Send {
     async fn add_timeline(&mut self, incident: IncidentId, events: &[TimelineEvent]) -> Result<(), StoreError>;
     /// Adds a job due now whose retry budget ends at `deadline`.
     async fn enqueue(&mut self, job: &NewJob, now: Timestamp, deadline: Timestamp) -> Result<Enqueued, StoreError>;
+    /// Records a run before it starts. If the runbook already has a queued or running run for
+    /// the incident, nothing is added and that run is returned as `Err(active)`.
+    async fn create_run(&mut self, run: &RunbookRun) -> Result<Result<RunbookRun, RunbookRun>, StoreError>;
     /// Adds responders inside this transaction; people already recorded keep their first role.
     async fn add_responders(
         &mut self,

@@ -642,35 +642,6 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn create_run(&self, run: &RunbookRun) -> Result<Result<RunbookRun, RunbookRun>, StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO runbook_runs (incident_seq, runbook, params, requested_by, automatic, state, requested_at, problem_key, summary) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING *",
-        )
-        .bind(run.incident.seq())
-        .bind(&run.runbook)
-        .bind(to_json(&run.params))
-        .bind(&run.requested_by)
-        .bind(i64::from(run.automatic))
-        .bind(run.state.as_str())
-        .bind(millis(run.requested_at))
-        .bind(&run.problem_key)
-        .bind(&run.summary)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(row) = inserted {
-            return Ok(Ok(run_from_row(&row)?));
-        }
-        let active = sqlx::query(
-            "SELECT * FROM runbook_runs WHERE incident_seq = ? AND runbook = ? AND state IN ('queued', 'running')",
-        )
-        .bind(run.incident.seq())
-        .bind(&run.runbook)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(Err(run_from_row(&active)?))
-    }
-
     async fn run(&self, id: i64) -> Result<Option<RunbookRun>, StoreError> {
         sqlx::query("SELECT * FROM runbook_runs WHERE id = ?")
             .bind(id)
@@ -989,6 +960,35 @@ impl StoreTx for SqliteTx {
             .await?;
         }
         Ok(())
+    }
+
+    async fn create_run(&mut self, run: &RunbookRun) -> Result<Result<RunbookRun, RunbookRun>, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO runbook_runs (incident_seq, runbook, params, requested_by, automatic, state, requested_at, problem_key, summary) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING *",
+        )
+        .bind(run.incident.seq())
+        .bind(&run.runbook)
+        .bind(to_json(&run.params))
+        .bind(&run.requested_by)
+        .bind(i64::from(run.automatic))
+        .bind(run.state.as_str())
+        .bind(millis(run.requested_at))
+        .bind(&run.problem_key)
+        .bind(&run.summary)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        if let Some(row) = inserted {
+            return Ok(Ok(run_from_row(&row)?));
+        }
+        let active = sqlx::query(
+            "SELECT * FROM runbook_runs WHERE incident_seq = ? AND runbook = ? AND state IN ('queued', 'running')",
+        )
+        .bind(run.incident.seq())
+        .bind(&run.runbook)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(Err(run_from_row(&active)?))
     }
 
     async fn record_inbound(&mut self, source: &str, key: &str, now: Timestamp) -> Result<bool, StoreError> {

@@ -5,6 +5,7 @@
 
 mod open;
 mod resolve;
+mod runbook;
 
 use std::sync::Arc;
 
@@ -20,8 +21,11 @@ use crate::domain::{Clock, Incident, IncidentId, TicketKey};
 use crate::jobs::runner::{JobError, JobHandler};
 use crate::jobs::{self, JobKind, NewJob};
 use crate::oncall::OnCall;
+use crate::runbook::catalog::{MatchInput, RunbookCatalog};
+use crate::runbook::executor::Executors;
 use crate::slack::blocks::{self, ContextView, TicketLink};
 use crate::slack::client::{Identity, SlackApi};
+use crate::sources::dynatrace::DynatraceClient;
 use crate::store::{Job, Store};
 
 /// Runs war-room jobs.
@@ -34,20 +38,48 @@ pub struct WarRoomJobs {
     settings: Arc<Settings>,
     public_url: String,
     identity: OnceCell<Identity>,
+    catalog: Arc<RunbookCatalog>,
+    executors: Arc<Executors>,
+    dynatrace: Option<DynatraceClient>,
+}
+
+/// What the war-room jobs act through.
+pub struct WarRoomParts {
+    pub slack: Option<SlackApi>,
+    pub store: Arc<dyn Store>,
+    pub desk: Arc<dyn Desk>,
+    pub oncall: Arc<dyn OnCall>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Arc<Settings>,
+    /// The base URL of links to this server (tickets).
+    pub public_url: String,
+}
+
+/// What runbook jobs need besides the war room's own parts.
+pub struct Remediation {
+    pub catalog: Arc<RunbookCatalog>,
+    pub executors: Arc<Executors>,
+    pub dynatrace: Option<DynatraceClient>,
 }
 
 impl WarRoomJobs {
     /// The handler; without `slack`, Slack jobs wait (retrying) until warroom is configured.
-    pub fn new(
-        slack: Option<SlackApi>,
-        store: Arc<dyn Store>,
-        desk: Arc<dyn Desk>,
-        oncall: Arc<dyn OnCall>,
-        clock: Arc<dyn Clock>,
-        settings: Arc<Settings>,
-        public_url: String,
-    ) -> Self {
-        Self { slack, store, desk, oncall, clock, settings, public_url, identity: OnceCell::new() }
+    pub fn new(parts: WarRoomParts, remediation: Remediation) -> Self {
+        let WarRoomParts { slack, store, desk, oncall, clock, settings, public_url } = parts;
+        let Remediation { catalog, executors, dynatrace } = remediation;
+        Self {
+            slack,
+            store,
+            desk,
+            oncall,
+            clock,
+            settings,
+            public_url,
+            identity: OnceCell::new(),
+            catalog,
+            executors,
+            dynatrace,
+        }
     }
 
     fn slack(&self) -> Result<&SlackApi, JobError> {
@@ -76,6 +108,23 @@ impl WarRoomJobs {
             },
             None => Err(JobError::Permanent(format!("{} has no war room (opening it failed)", incident.id))),
         }
+    }
+
+    /// Runbook buttons offered on this incident's context message.
+    fn offered_runbooks(&self, incident: &Incident) -> Vec<blocks::RunbookButton> {
+        self.catalog
+            .matching(&MatchInput::from_incident(incident))
+            .into_iter()
+            .map(|runbook| {
+                let button = runbook.button();
+                blocks::RunbookButton {
+                    name: runbook.name().as_str().to_owned(),
+                    label: button.label.clone(),
+                    style: button.style.as_str().to_owned(),
+                    confirm: Some(format!("{} — {}", runbook.title(), runbook.description())),
+                }
+            })
+            .collect()
     }
 
     fn ticket_url(&self, key: &TicketKey) -> String {
@@ -112,6 +161,12 @@ impl WarRoomJobs {
         } else {
             None
         };
+        let deployment = match &incident.service {
+            Some(service) => self.store.deployments(service, None, 1).await?.into_iter().next(),
+            None => None,
+        };
+        let deployment_line = deployment.as_ref().map(deployment_line);
+        let offered = self.offered_runbooks(incident);
         let view = ContextView {
             incident,
             alerts: &alerts,
@@ -122,6 +177,8 @@ impl WarRoomJobs {
                 .zip(url.as_deref())
                 .map(|(key, url)| TicketLink { key: key.as_str(), url }),
             previous_channel: previous.as_deref(),
+            runbooks: &offered,
+            last_deployment: deployment_line.as_deref(),
         };
         Ok(blocks::context_message(&view))
     }
@@ -251,6 +308,23 @@ impl WarRoomJobs {
     }
 }
 
+/// `*v1.42* · commit `abc123` · prod · <url|release> · 2026-11-22 08:00 UTC`
+fn deployment_line(d: &crate::domain::runbook_run::Deployment) -> String {
+    let mut parts = vec![format!("*{}*", blocks::escape(&d.version))];
+    if let Some(commit) = &d.commit {
+        parts.push(format!("commit `{}`", blocks::escape(commit)));
+    }
+    if let Some(environment) = &d.environment {
+        parts.push(blocks::escape(environment));
+    }
+    if let Some(url) = &d.url {
+        let label = d.pipeline.as_deref().map_or_else(|| "details".to_owned(), blocks::escape);
+        parts.push(format!("<{}|{label}>", url.replace(['<', '>', '|'], "")));
+    }
+    parts.push(d.deployed_at.strftime("%Y-%m-%d %H:%M UTC").to_string());
+    parts.join(" · ")
+}
+
 fn ticket_description(incident: &Incident) -> String {
     let mut lines = vec![
         format!(
@@ -303,6 +377,13 @@ impl JobHandler for WarRoomJobs {
             JobKind::ArchiveChannel => self.archive(id, round).await,
             JobKind::SyncTicket => self.sync_ticket(id).await,
             JobKind::TicketComment => self.ticket_comment(job, id).await,
+            JobKind::RunRunbook => {
+                let run = job.payload["run"]
+                    .as_i64()
+                    .ok_or_else(|| JobError::Permanent("runbook.run without a run id".to_owned()))?;
+                self.run_runbook(id, run).await
+            }
+            JobKind::SourceComment => self.source_comment(job, id).await,
             JobKind::Reply => Ok(()),
         }
     }

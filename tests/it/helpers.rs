@@ -43,6 +43,7 @@ pub fn test_settings(dir: &TempDir) -> Settings {
     settings.slack.retry_initial = Duration::from_millis(50);
     settings.slack.retry_max = Duration::from_millis(200);
     settings.slack.heartbeat = Duration::from_millis(50);
+    settings.commands_dir = dir.path().join("commands");
     settings.database.url = format!("sqlite://{}", dir.path().join("warroom.db").display());
     settings.http.webhook_token = Some(WEBHOOK_TOKEN.into());
     settings.http.api_token = Some(API_TOKEN.into());
@@ -387,10 +388,6 @@ impl Store for SwitchableStore {
     ) -> Result<Vec<Deployment>, StoreError> {
         self.check()?;
         self.inner.deployments(service, environment, limit).await
-    }
-    async fn create_run(&self, run: &RunbookRun) -> Result<Result<RunbookRun, RunbookRun>, StoreError> {
-        self.check()?;
-        self.inner.create_run(run).await
     }
     async fn run(&self, id: i64) -> Result<Option<RunbookRun>, StoreError> {
         self.check()?;
