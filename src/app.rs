@@ -34,6 +34,9 @@ use crate::war_room::{Remediation, WarRoomJobs, WarRoomParts};
 /// Wraps the connected store (tests inject database failures this way).
 pub type StoreWrapper = Arc<dyn Fn(Arc<dyn Store>) -> Arc<dyn Store> + Send + Sync>;
 
+/// Reads an environment variable (runbook and source secrets); tests inject their own.
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Choices made by the caller rather than the config file.
 #[derive(Clone)]
 pub struct AppOptions {
@@ -43,6 +46,8 @@ pub struct AppOptions {
     /// Lease owner prefix; unique per process.
     pub worker_name: String,
     pub wrap_store: Option<StoreWrapper>,
+    /// Where runbook and source secrets are read from (the process environment by default).
+    pub env: EnvLookup,
 }
 
 impl Default for AppOptions {
@@ -52,6 +57,7 @@ impl Default for AppOptions {
             insecure_no_webhook_auth: false,
             worker_name: format!("warroom-{}-{:04x}", std::process::id(), rand::random::<u16>()),
             wrap_store: None,
+            env: Arc::new(|name: &str| std::env::var(name).ok()),
         }
     }
 }
@@ -89,8 +95,8 @@ impl App {
             anyhow::anyhow!("invalid [oncall] settings: {}", lines.join("; "))
         })?;
         let oncall: Arc<dyn OnCall> = Arc::new(BuiltinRotation::new(rotations));
-        let env = |name: &str| std::env::var(name).ok();
-        let catalog = Arc::new(RunbookCatalog::load(&settings.commands_dir, &env).map_err(|issues| {
+        let env = Arc::clone(&options.env);
+        let catalog = Arc::new(RunbookCatalog::load(&settings.commands_dir, &|name| env(name)).map_err(|issues| {
             let lines: Vec<String> = issues.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("invalid runbooks (warroom check lists them all):\n  {}", lines.join("\n  "))
         })?);
@@ -100,12 +106,12 @@ impl App {
                 http_timeout: settings.runbooks.http_timeout,
                 output_cap: settings.runbooks.output_cap_bytes,
             },
-            Arc::new(|name: &str| std::env::var(name).ok()),
+            Arc::clone(&options.env),
         ));
         let dynatrace = match (&settings.dynatrace.api_url, &settings.dynatrace.token_env) {
-            (Some(url), Some(variable)) => match std::env::var(variable) {
-                Ok(token) => Some(DynatraceClient::new(url, token.into(), settings.runbooks.http_timeout)),
-                Err(_) => anyhow::bail!("dynatrace.token_env names {variable}, which is not set"),
+            (Some(url), Some(variable)) => match (options.env)(variable) {
+                Some(token) => Some(DynatraceClient::new(url, token.into(), settings.runbooks.http_timeout)),
+                None => anyhow::bail!("dynatrace.token_env names {variable}, which is not set"),
             },
             _ => None,
         };

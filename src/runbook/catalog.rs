@@ -219,4 +219,4 @@ fn file_issue(file: &Path, message: String) -> RunbookIssue {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

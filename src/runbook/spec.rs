@@ -212,19 +212,18 @@ impl RawRunbook {
                 Err(error) => error,
             };
             let mut path: Vec<String> = error.path().iter().filter_map(segment_name).collect();
-            let message = error.inner().message().trim().to_owned();
-            if let Some(key) = unknown_field(&message) {
-                if path.last().map(String::as_str) != Some(key) {
-                    path.push(key.to_owned());
+            let mut message = error.inner().message().trim().to_owned();
+            if let Some(key) = unknown_field(&message).map(str::to_owned) {
+                if path.last() != Some(&key) {
+                    path.push(key.clone());
+                }
+                if path.len() > 1 && TOP_LEVEL_KEYS.contains(&key.as_str()) {
+                    message.push_str(&format!(
+                        "; top-level keys such as `{key}` must come before the first [table] of the file"
+                    ));
                 }
             }
             let field = dotted(&path);
-            let message = match path.as_slice() {
-                [_, .., last] if path.len() > 1 && TOP_LEVEL_KEYS.contains(&last.as_str()) => {
-                    format!("{message}; top-level keys such as `{last}` must come before the first [table] of the file")
-                }
-                _ => message,
-            };
             issues.push(SpecIssue { field, message });
             if !remove(&mut table, &path) {
                 return (None, issues);

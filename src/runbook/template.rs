@@ -112,12 +112,8 @@ impl Template {
 
     /// Turns a minijinja error into one line, naming the missing variable for undefined values.
     fn explain(&self, error: &minijinja::Error, vars: &Value) -> String {
-        if error.kind() == ErrorKind::UndefinedError
-            && let Some(missing) = self.missing(vars)
-        {
-            return missing;
-        }
-        describe(error)
+        // A variable the incident lacks is the likeliest cause, also when a filter is what failed.
+        self.missing(vars).unwrap_or_else(|| describe(error))
     }
 
     /// The first variable the template names that `vars` does not have.
@@ -125,7 +121,7 @@ impl Template {
         let env = environment();
         let template = env.template_from_str(&self.0).ok()?;
         let paths: BTreeSet<String> = template.undeclared_variables(true).into_iter().collect();
-        paths.into_iter().find_map(|path| {
+        paths.into_iter().filter(|path| VARIABLES.iter().any(|v| path.split('.').next() == Some(*v))).find_map(|path| {
             let mut value = vars.clone();
             let mut walked: Vec<&str> = Vec::new();
             for segment in path.split('.') {
@@ -149,12 +145,40 @@ struct Failure {
     message: String,
 }
 
-/// The environment every runbook template renders in: strict undefined, no escaping.
+/// How many instructions one render may take: far more than any runbook template needs, and a
+/// bound on loops that would otherwise hang `warroom check`.
+const FUEL: u64 = 100_000;
+
+/// The environment every runbook template renders in: strict undefined, no escaping, bounded
+/// work, and the `path_segment` filter.
 fn environment<'a>() -> Environment<'a> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(FUEL));
     env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.add_filter("path_segment", path_segment);
     env
+}
+
+/// Percent-encodes a value for use as one URL path segment: everything but `A-Z a-z 0-9 - . _ ~`
+/// is encoded, so a value cannot add segments, a query or a fragment. Empty, `.` and `..` are
+/// refused, since they would change the path even when encoded.
+fn path_segment(value: &str) -> Result<String, minijinja::Error> {
+    if matches!(value, "" | "." | "..") {
+        return Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!("{value:?} cannot be a URL path segment"),
+        ));
+    }
+    let mut encoded = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    Ok(encoded)
 }
 
 /// Errors that are mistakes in the template whatever the values; the rest (such as `int` of a
@@ -181,6 +205,7 @@ fn kind_words(kind: ErrorKind) -> &'static str {
         ErrorKind::UnknownMethod => "unknown method",
         ErrorKind::TooManyArguments => "too many arguments",
         ErrorKind::MissingArgument => "missing argument",
+        ErrorKind::OutOfFuel => "the template does too much work (out of fuel)",
         _ => "template error",
     }
 }
@@ -362,6 +387,14 @@ mod tests {
             let error = Template::parse(source, scope).expect_err(source);
             assert!(error.contains(expected), "{source:?}: expected {expected:?} in {error:?}");
         }
+    }
+
+    #[test]
+    fn a_template_that_would_loop_for_ever_fails_instead_of_hanging() {
+        let declared = params(&[]);
+        let source = "{% for a in range(10000) %}{% for b in range(10000) %}x{% endfor %}{% endfor %}";
+        let error = Template::parse(source, Scope { params: Some(&declared) }).unwrap_err();
+        assert!(error.contains("fuel"), "{error}");
     }
 
     #[test]

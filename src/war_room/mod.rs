@@ -110,18 +110,30 @@ impl WarRoomJobs {
         }
     }
 
-    /// Runbook buttons offered on this incident's context message.
-    fn offered_runbooks(&self, incident: &Incident) -> Vec<blocks::RunbookButton> {
-        self.catalog
-            .matching(&MatchInput::from_incident(incident))
+    /// Runbook buttons offered on this incident's context message, each with its confirm text
+    /// filled in for this incident (or its title, when that cannot be rendered yet).
+    async fn offered_runbooks(&self, incident: &Incident) -> Vec<blocks::RunbookButton> {
+        let offered = self.catalog.matching(&MatchInput::from_incident(incident));
+        if offered.is_empty() {
+            return Vec::new();
+        }
+        let context = crate::handlers::runbooks::context_for(self.store.as_ref(), incident).await.ok();
+        offered
             .into_iter()
             .map(|runbook| {
+                let confirm = context
+                    .clone()
+                    .and_then(|ctx| {
+                        let params = runbook.params_with_defaults(&ctx, &Default::default()).ok()?;
+                        runbook.confirm_text(&ctx.with_params(params)).ok()
+                    })
+                    .unwrap_or_else(|| format!("{}?", runbook.title()));
                 let button = runbook.button();
                 blocks::RunbookButton {
                     name: runbook.name().as_str().to_owned(),
                     label: button.label.clone(),
                     style: button.style.as_str().to_owned(),
-                    confirm: Some(format!("{} — {}", runbook.title(), runbook.description())),
+                    confirm: Some(confirm),
                 }
             })
             .collect()
@@ -166,7 +178,7 @@ impl WarRoomJobs {
             None => None,
         };
         let deployment_line = deployment.as_ref().map(deployment_line);
-        let offered = self.offered_runbooks(incident);
+        let offered = self.offered_runbooks(incident).await;
         let view = ContextView {
             incident,
             alerts: &alerts,

@@ -57,11 +57,15 @@ impl WarRoomJobs {
         };
         let execute = self.executors.run(&execution, &progress);
         tokio::pin!(execute);
+        // Once the executor said it started, a failure is final: relaunching could run the
+        // remediation twice.
+        let mut launched = false;
         let result = loop {
             tokio::select! {
                 result = &mut execute => break result,
                 Some(update) = progress_rx.recv() => {
                     if let Progress::Started { summary, link } = update {
+                        launched = true;
                         run.summary = Some(summary);
                         run.link = link;
                         self.store.update_run(&run).await?;
@@ -85,7 +89,7 @@ impl WarRoomJobs {
                 let summary = format!("{summary} in {}s", elapsed.as_secs());
                 self.finish(&mut run, state, summary, output_tail).await
             }
-            Err(error @ (ExecError::Transport(_) | ExecError::RateLimited { .. })) if run.link.is_none() => {
+            Err(error @ (ExecError::Transport(_) | ExecError::RateLimited { .. })) if !launched => {
                 // It never started: put it back in the queue and let the job retry the launch.
                 run.state = RunState::Queued;
                 run.started_at = None;

@@ -89,6 +89,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         clock: Arc::new(clock.clone()),
         insecure_no_webhook_auth: false,
         worker_name: "test".to_owned(),
+        env: Arc::new(|name: &str| TEST_SECRETS.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())),
         wrap_store: Some(Arc::new(move |inner| {
             Arc::new(SwitchableStore { inner, up: Arc::clone(&switch) }) as Arc<dyn Store>
         })),
@@ -199,6 +200,10 @@ impl Drop for TestApp {
         self.slack.shutdown();
     }
 }
+
+/// Secrets runbooks and sources read in tests (never real values).
+pub const TEST_SECRETS: &[(&str, &str)] =
+    &[("AWX_TOKEN", "test-awx-token"), ("HOOK_TOKEN", "Bearer test-hook-token"), ("DT_TOKEN", "test-dt-token")];
 
 /// Ana and Ben are on call (Ben by email), Lea leads incidents, Zoe is just around.
 pub const ANA: &str = "U0ANA";

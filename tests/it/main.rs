@@ -6,6 +6,7 @@ mod bad_input;
 mod buttons;
 mod helpers;
 mod jobs;
+mod runbooks;
 mod slash_commands;
 mod socket_mode;
 mod transcript;

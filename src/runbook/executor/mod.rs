@@ -13,6 +13,7 @@
 //! transport trouble, rate limit), so the caller may retry the launch. A run that started and then
 //! failed, timed out or was canceled is an `Ok(RunReport)` with the matching [`RunStatus`].
 
+pub mod awx;
 pub mod http;
 pub mod local;
 
@@ -115,7 +116,7 @@ impl Executors {
     ) -> Result<RunReport, ExecError> {
         let shared = &*self.shared;
         match &execution.plan {
-            Plan::Awx(_) => Err(ExecError::Launch("the AWX executor is not built yet".to_owned())),
+            Plan::Awx(plan) => awx::run(shared, plan, execution.timeout, progress).await,
             Plan::Http(plan) => http::run(shared, plan, execution.timeout, progress).await,
             Plan::Local(plan) => Ok(local::run(&shared.settings, plan, execution.timeout, progress).await),
         }
