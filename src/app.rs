@@ -6,18 +6,21 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
+use secrecy::SecretString;
 use slack_morphism::SlackClient;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::config::Settings;
+use crate::config::{DeskKind, Settings};
 use crate::desk::Desk;
 use crate::desk::builtin::BuiltinDesk;
+use crate::desk::jira::JiraDesk;
 use crate::domain::{Clock, SystemClock};
 use crate::handlers::Services;
 use crate::health::{Health, SlackState};
+use crate::http::jira::JiraHook;
 use crate::http::{self, HttpState};
 use crate::jobs::runner::{JobHandler, Runner};
 use crate::oncall::{BuiltinRotation, OnCall};
@@ -84,7 +87,20 @@ impl App {
         let sqlite = SqliteStore::connect(&settings.database).await.with_context(|| {
             format!("opening the database at {}", crate::config::redact_url_password(&settings.database.url))
         })?;
-        let desk: Arc<dyn Desk> = Arc::new(BuiltinDesk::new(sqlite.pool().clone(), Arc::clone(&options.clock)));
+        let (desk, jira): (Arc<dyn Desk>, Option<JiraHook>) = match (&settings.desk.kind, &settings.desk.jira) {
+            (DeskKind::Jira, Some(jira)) => {
+                let token = (options.env)(&jira.token_env)
+                    .ok_or_else(|| anyhow::anyhow!("desk.jira.token_env names {}, which is not set", jira.token_env))?;
+                let desk = Arc::new(
+                    JiraDesk::new(jira.clone(), token.into())
+                        .map_err(|e| anyhow::anyhow!("building the Jira client: {e}"))?,
+                );
+                let secret =
+                    jira.webhook_secret_env.as_ref().and_then(|name| (options.env)(name)).map(SecretString::from);
+                (Arc::clone(&desk) as Arc<dyn Desk>, Some(JiraHook { desk, secret }))
+            }
+            _ => (Arc::new(BuiltinDesk::new(sqlite.pool().clone(), Arc::clone(&options.clock))), None),
+        };
         let mut store: Arc<dyn Store> = Arc::new(sqlite);
         if let Some(wrap) = &options.wrap_store {
             store = wrap(store);
@@ -179,6 +195,7 @@ impl App {
             api_token: settings.api_token().cloned().map(Arc::new),
             public_url,
             desk: Arc::clone(&services.desk),
+            jira,
         };
         Ok(Self { services, runner, health, http_state, socket_mode })
     }

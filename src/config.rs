@@ -35,6 +35,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub runbooks: RunbookSettings,
     pub dynatrace: DynatraceSettings,
+    pub desk: DeskSettings,
     /// Where runbooks live (`WARROOM_COMMANDS_DIR`).
     pub commands_dir: PathBuf,
 }
@@ -286,6 +287,25 @@ impl Default for RunbookSettings {
     }
 }
 
+/// Which service desk keeps the tickets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeskKind {
+    /// Tickets in warroom's own database (`WR-<n>`), readable over the API.
+    #[default]
+    Builtin,
+    /// Jira Service Management (`[desk.jira]`).
+    Jira,
+}
+
+/// The service desk.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeskSettings {
+    pub kind: DeskKind,
+    pub jira: Option<crate::desk::jira::settings::JiraSettings>,
+}
+
 /// Writing back to Dynatrace problems (a comment per runbook result).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -430,11 +450,12 @@ impl Settings {
                 "log" => section(&mut |v| parse_into(v, &mut settings.log)),
                 "runbooks" => section(&mut |v| parse_into(v, &mut settings.runbooks)),
                 "dynatrace" => section(&mut |v| parse_into(v, &mut settings.dynatrace)),
+                "desk" => section(&mut |v| parse_into(v, &mut settings.desk)),
                 "commands_dir" => section(&mut |v| parse_into(v, &mut settings.commands_dir)),
                 other => issues.push(ConfigIssue {
                     origin: origin.to_owned(),
                     field: other.to_owned(),
-                    message: "unknown key: expected one of http, database, slack, incidents, jobs, severity, oncall, log, runbooks, dynatrace, commands_dir".to_owned(),
+                    message: "unknown key: expected one of http, database, slack, incidents, jobs, severity, oncall, log, runbooks, dynatrace, desk, commands_dir".to_owned(),
                 }),
             }
         }
@@ -512,6 +533,15 @@ impl Settings {
         }
         if self.dynatrace.api_url.is_some() && self.dynatrace.token_env.is_none() {
             issue("dynatrace.token_env", "name the environment variable holding the API token".to_owned());
+        }
+        match (&self.desk.kind, &self.desk.jira) {
+            (DeskKind::Jira, None) => issue("desk.jira", "kind = \"jira\" needs a [desk.jira] section".to_owned()),
+            (_, Some(jira)) => {
+                for found in jira.validate() {
+                    issue(&found.field, found.message);
+                }
+            }
+            (DeskKind::Builtin, None) => {}
         }
         for found in self.oncall.validate() {
             issue(&found.field, found.message);

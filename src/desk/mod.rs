@@ -8,6 +8,7 @@
 //! reopening an open) ticket does nothing.
 
 pub mod builtin;
+pub mod jira;
 
 use std::fmt;
 use std::time::Duration;
@@ -150,6 +151,23 @@ impl From<DeskError> for JobError {
 pub trait Desk: Send + Sync {
     /// The adapter's name for logs and config: `builtin`, `jira`.
     fn name(&self) -> &'static str;
+
+    /// Moves the ticket's workflow to match the incident's status (`investigating`,
+    /// `identified`, `monitoring`); desks without a workflow do nothing.
+    async fn set_status(&self, _key: &TicketKey, _status: &str) -> Result<(), DeskError> {
+        Ok(())
+    }
+
+    /// Links the incident channel from the ticket; desks that show links elsewhere do nothing.
+    async fn link_channel(&self, _key: &TicketKey, _title: &str, _url: &str) -> Result<(), DeskError> {
+        Ok(())
+    }
+
+    /// Whether assignees are given as emails (Jira looks people up by email) rather than as
+    /// Slack user ids.
+    fn assigns_by_email(&self) -> bool {
+        false
+    }
 
     /// Creates the ticket of `draft.incident`, or returns the existing one: calling it twice for
     /// one incident never makes two tickets.

@@ -75,10 +75,12 @@ pub async fn apply(
     let (events, announcement, reply) = match change {
         Change::Acknowledge => {
             let events = incident.acknowledge(&actor, now)?;
+            jobs.push(jobs::new::ticket_status(id, incident.status.as_str()));
             (events, format!(":eyes: <@{user}> acknowledged {id}"), format!("You acknowledged {id}."))
         }
         Change::Status(status) => {
             let events = incident.set_status(status, &actor, now)?;
+            jobs.push(jobs::new::ticket_status(id, status.as_str()));
             (
                 events,
                 format!(":arrows_counterclockwise: <@{user}> set {id} to *{status}*"),

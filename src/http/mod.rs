@@ -6,6 +6,8 @@ pub mod auth;
 pub mod deployments;
 pub mod error;
 pub mod hooks;
+pub mod jira;
+pub mod jira_hook;
 pub mod tickets;
 
 use std::sync::Arc;
@@ -31,12 +33,15 @@ pub struct HttpState {
     pub public_url: String,
     /// The desk whose tickets `/api/tickets/*` serves.
     pub desk: Arc<dyn crate::desk::Desk>,
+    /// The Jira desk and its webhook secret, when Jira keeps the tickets.
+    pub jira: Option<jira::JiraHook>,
 }
 
 /// All routes.
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/hooks/deployments", post(deployments::receive))
+        .route("/hooks/jira", post(jira::receive))
         .route("/hooks/{source}", post(hooks::receive))
         .route("/healthz", get(api::healthz))
         .route("/api/incidents", get(api::list_incidents))

@@ -247,6 +247,7 @@ mod route_tests {
             api_token: Some(Arc::new(SecretString::from(TOKEN))),
             public_url: "http://warroom.test".to_owned(),
             desk: Arc::new(f.desk.clone()),
+            jira: None,
         };
         let router = Router::new()
             .route("/api/tickets/{key}", get(get_ticket))

@@ -46,11 +46,14 @@ pub enum JobKind {
     RunRunbook,
     /// Comment on the source problem (payload: `text`).
     SourceComment,
+    /// Move the ticket's workflow to a status (payload: `status`).
+    TicketStatus,
 }
 
 impl JobKind {
     /// Every kind, for dispatch tables and tests.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
+        Self::TicketStatus,
         Self::RunRunbook,
         Self::SourceComment,
         Self::OpenWarRoom,
@@ -83,6 +86,7 @@ impl JobKind {
             Self::Reply => "slack.reply",
             Self::RunRunbook => "runbook.run",
             Self::SourceComment => "source.comment",
+            Self::TicketStatus => "ticket.status",
         }
     }
 
@@ -187,6 +191,12 @@ pub mod new {
             json!({ "text": text }),
             JobKey::Once(format!("source-comment:{incident}:{dedupe}")),
         )
+    }
+
+    /// Moves the ticket's workflow to `status`.
+    #[must_use]
+    pub fn ticket_status(incident: IncidentId, status: &str) -> NewJob {
+        job(JobKind::TicketStatus, incident, json!({ "status": status }), JobKey::None)
     }
 
     /// Answers through a `response_url` (no incident: it runs on its own).

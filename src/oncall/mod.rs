@@ -16,6 +16,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub mod cached;
+pub mod opsgenie;
+pub mod pagerduty;
+pub mod providers;
 pub mod rotation;
 pub mod settings;
 
@@ -139,6 +143,9 @@ pub struct OnCallAnswer {
     pub lead_group: Option<String>,
     /// The next escalation level, to page when nobody acknowledges; it may be empty.
     pub escalation: Vec<PersonRef>,
+    /// Why this answer comes from the team's fallback instead of its provider, to be said in the
+    /// channel; `None` when the provider answered itself.
+    pub fallback: Option<String>,
 }
 
 /// A shift: the people on call from a given instant on.

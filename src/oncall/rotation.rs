@@ -149,7 +149,14 @@ impl Rotation {
         let (primary, index) = self.who(at)?;
         let next = self.next_shift(at, &primary)?;
         let escalation = self.escalation_after(index, &primary);
-        Ok(OnCallAnswer { team: self.name.clone(), primary, next, lead_group: self.lead_group.clone(), escalation })
+        Ok(OnCallAnswer {
+            team: self.name.clone(),
+            primary,
+            next,
+            lead_group: self.lead_group.clone(),
+            escalation,
+            fallback: None,
+        })
     }
 
     /// Returns the people on call at `at` and the rotation index of the regular shift.

@@ -458,6 +458,15 @@ impl SlackApi {
         }
     }
 
+    /// A user's email (`users.info`, needs `users:read.email`).
+    pub async fn user_email(&self, user: &str) -> Result<Option<String>, SlackError> {
+        match self.get("users.info", &[("user", Some(user.to_owned()))]).await {
+            Ok(v) => Ok(v.pointer("/user/profile/email").and_then(Value::as_str).map(str::to_owned)),
+            Err(SlackError::Api { code, .. }) if code == "user_not_found" => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A user's display name (`users.info`), cached for the life of the process.
     pub async fn user_name(&self, user: &str) -> Result<Option<String>, SlackError> {
         if let Some(name) = self.names.lock().await.get(user) {

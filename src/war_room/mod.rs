@@ -296,11 +296,16 @@ impl WarRoomJobs {
         let Some(key) = &incident.ticket else {
             return Ok(());
         };
+        // Jira finds people by email; the built-in desk keeps Slack ids.
+        let assignee = match (&incident.assignee, self.desk.assigns_by_email()) {
+            (Some(user), true) => self.slack()?.user_email(user).await?.or_else(|| Some(user.clone())),
+            (assignee, _) => assignee.clone(),
+        };
         let update = TicketUpdate {
             summary: Some(format!("{}: {}", incident.id, incident.title)),
             description: Some(ticket_description(&incident)),
             priority: Some(priority_for(incident.severity).to_owned()),
-            assignee: incident.assignee.clone(),
+            assignee,
         };
         self.desk.update(key, &update).await?;
         Ok(())
@@ -396,6 +401,17 @@ impl JobHandler for WarRoomJobs {
                 self.run_runbook(id, run).await
             }
             JobKind::SourceComment => self.source_comment(job, id).await,
+            JobKind::TicketStatus => {
+                let incident = self.incident(id).await?;
+                match &incident.ticket {
+                    Some(key) => self
+                        .desk
+                        .set_status(key, job.payload["status"].as_str().unwrap_or_default())
+                        .await
+                        .map_err(JobError::from),
+                    None => Ok(()),
+                }
+            }
             JobKind::Reply => Ok(()),
         }
     }

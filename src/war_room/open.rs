@@ -55,6 +55,13 @@ impl WarRoomJobs {
         self.store.save_war_room(&room, self.clock.now()).await?;
         topic_set?;
         self.slack()?.pin(&channel, &context_ts).await?;
+        if let Some(key) = &incident.ticket {
+            let name = room.channel_name.clone().unwrap_or_default();
+            let url = format!("https://slack.com/app_redirect?channel={channel}");
+            if let Err(e) = self.desk.link_channel(key, &format!("Slack #{name}"), &url).await {
+                tracing::warn!(incident.id = %id, error = %e, "could not link the channel from ticket {key}");
+            }
+        }
         info!(incident.id = %id, slack.channel = %channel, "war room of {id} is ready in #{}", room.channel_name.unwrap_or_default());
         Ok(())
     }

@@ -202,8 +202,13 @@ impl Drop for TestApp {
 }
 
 /// Secrets runbooks and sources read in tests (never real values).
-pub const TEST_SECRETS: &[(&str, &str)] =
-    &[("AWX_TOKEN", "test-awx-token"), ("HOOK_TOKEN", "Bearer test-hook-token"), ("DT_TOKEN", "test-dt-token")];
+pub const TEST_SECRETS: &[(&str, &str)] = &[
+    ("AWX_TOKEN", "test-awx-token"),
+    ("HOOK_TOKEN", "Bearer test-hook-token"),
+    ("DT_TOKEN", "test-dt-token"),
+    ("JIRA_TOKEN", "test-jira-token"),
+    ("JIRA_SECRET", "test-jira-webhook-secret"),
+];
 
 /// Ana and Ben are on call (Ben by email), Lea leads incidents, Zoe is just around.
 pub const ANA: &str = "U0ANA";

@@ -5,6 +5,7 @@ mod api;
 mod bad_input;
 mod buttons;
 mod helpers;
+mod jira;
 mod jobs;
 mod runbooks;
 mod slash_commands;
