@@ -23,8 +23,12 @@
 //! - [`app`]: wires everything; `run(listener, shutdown)`.
 //! - [`sim`]: a simulated Slack workspace for tests and `warroom demo`.
 //! - [`demo`]: `warroom demo`, a whole incident against [`sim`], narrated on stdout.
+//! - [`bench`]: `warroom bench`, the figures in the README (run by hand).
+//! - [`runbook`]: remediation as code: the catalog, templates and executors.
+//! - [`sources`]: comments back on source problems (Dynatrace).
 
 pub mod app;
+pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod desk;

@@ -35,6 +35,9 @@ enum Command {
         /// Configuration file to check (default as for `serve`).
         config: Option<PathBuf>,
     },
+    /// Measure throughput, latency and memory against a simulated workspace; prints Markdown
+    /// tables of figures against their targets (run by hand, never in CI).
+    Bench(warroom::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +65,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Demo => {
             warroom::telemetry::init(&LogSettings { format: LogFormat::Compact, filter: "warn".to_owned() });
             warroom::demo::run(&mut std::io::stdout()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(args) => {
+            warroom::telemetry::init(&LogSettings { format: LogFormat::Compact, filter: "warn".to_owned() });
+            warroom::bench::run(&args, &mut std::io::stdout()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { config, insecure_no_webhook_auth } => {

@@ -37,7 +37,7 @@ impl BuiltinDesk {
     /// Opens its own pool on the database `settings` name (migrating it if needed).
     pub async fn connect(settings: &DatabaseSettings, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         let store = SqliteStore::connect(settings).await?;
-        Ok(Self::new(store.pool().clone(), clock))
+        Ok(Self::new(store.writer_pool().clone(), clock))
     }
 
     fn now(&self) -> i64 {
@@ -365,7 +365,7 @@ pub(crate) mod tests {
                 DatabaseSettings { url: format!("sqlite://{}/t.db", dir.path().display()), ..Default::default() };
             let store = SqliteStore::connect(&settings).await.expect("store");
             let clock = ManualClock::new("2026-03-01T10:00:00Z".parse().expect("time"));
-            let desk = BuiltinDesk::new(store.pool().clone(), Arc::new(clock.clone()));
+            let desk = BuiltinDesk::new(store.writer_pool().clone(), Arc::new(clock.clone()));
             Self { _dir: dir, store, desk, clock }
         }
 
@@ -402,7 +402,7 @@ pub(crate) mod tests {
         async fn updated_at(&self, key: &TicketKey) -> i64 {
             sqlx::query_scalar("SELECT updated_at FROM tickets WHERE seq = ?")
                 .bind(TicketKey::builtin_seq(key.as_str()).expect("builtin key"))
-                .fetch_one(self.store.pool())
+                .fetch_one(self.store.writer_pool())
                 .await
                 .expect("updated_at")
         }
@@ -437,7 +437,7 @@ pub(crate) mod tests {
         assert_eq!(first.as_str(), "WR-1");
         assert_eq!(second, first, "a retried create must return the same ticket");
         let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM tickets").fetch_one(f.store.pool()).await.expect("count");
+            sqlx::query_scalar("SELECT COUNT(*) FROM tickets").fetch_one(f.store.writer_pool()).await.expect("count");
         assert_eq!(count, 1);
         assert_eq!(f.desk.find_for_incident(incident).await.expect("find"), Some(first));
     }

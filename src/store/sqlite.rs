@@ -24,7 +24,11 @@ use crate::domain::{
 /// SQLite behind the [`Store`] port.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Readers (WAL: they never block the writer).
     pool: SqlitePool,
+    /// The one connection every write goes through: writers queue here in order instead of
+    /// sleeping in SQLite's busy handler, which made write latency spike under load.
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -39,21 +43,23 @@ impl SqliteStore {
             })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
-        let pool =
-            SqlitePoolOptions::new().max_connections(settings.max_connections.max(1)).connect_with(options).await?;
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
+            .run(&writer)
             .await
             .map_err(|e| StoreError::Unavailable(sqlx::Error::Migrate(Box::new(e))))?;
-        Ok(Self { pool })
+        let pool =
+            SqlitePoolOptions::new().max_connections(settings.max_connections.max(1)).connect_with(options).await?;
+        Ok(Self { pool, writer })
     }
 }
 
 impl SqliteStore {
-    /// The connection pool, for adapters that share this database (the built-in desk).
+    /// The writer connection, for adapters that share this database (the built-in desk), so
+    /// their writes queue with warroom's own.
     #[must_use]
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    pub fn writer_pool(&self) -> &SqlitePool {
+        &self.writer
     }
 }
 
@@ -184,7 +190,7 @@ where
 #[async_trait]
 impl Store for SqliteStore {
     async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError> {
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         Ok(Box::new(SqliteTx { tx }))
     }
 
@@ -250,7 +256,7 @@ impl Store for SqliteStore {
         .bind(source)
         .bind(key)
         .bind(millis(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -273,7 +279,7 @@ impl Store for SqliteStore {
         .bind(worker)
         .bind(until)
         .bind(millis(now))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         row.as_ref().map(job_from_row).transpose()
     }
@@ -284,7 +290,7 @@ impl Store for SqliteStore {
                 .bind(millis(until))
                 .bind(id)
                 .bind(worker)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -297,7 +303,7 @@ impl Store for SqliteStore {
         .bind(millis(now))
         .bind(id)
         .bind(worker)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -311,7 +317,7 @@ impl Store for SqliteStore {
         .bind(error)
         .bind(id)
         .bind(worker)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await;
         match result {
             Ok(done) => Ok(done.rows_affected() == 1),
@@ -331,7 +337,7 @@ impl Store for SqliteStore {
         .bind(error)
         .bind(id)
         .bind(worker)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -401,7 +407,7 @@ impl Store for SqliteStore {
         .bind(&room.summary_ts)
         .bind(i64::from(room.archived))
         .bind(millis(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -419,7 +425,7 @@ impl Store for SqliteStore {
             .bind(&channel.id)
             .bind(&channel.name)
             .bind(id.seq())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -428,7 +434,7 @@ impl Store for SqliteStore {
         sqlx::query("UPDATE incidents SET ticket_key = ? WHERE seq = ?")
             .bind(key.as_str())
             .bind(id.seq())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -444,7 +450,7 @@ impl Store for SqliteStore {
             .bind(&responder.user)
             .bind(responder.role.as_str())
             .bind(millis(now))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         }
         Ok(())
@@ -483,7 +489,7 @@ impl Store for SqliteStore {
                 .bind(&entry.text)
                 .bind(to_json(&entry.files))
                 .bind(origin.as_str())
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
             }
             Capture::Edit { channel, ts, text, edited_ts } => {
@@ -497,7 +503,7 @@ impl Store for SqliteStore {
                 .bind(ts)
                 .bind(edited_ts)
                 .bind(text)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 if updated.rows_affected() == 0 {
                     sqlx::query(
@@ -510,7 +516,7 @@ impl Store for SqliteStore {
                     .bind(text)
                     .bind(edited_ts)
                     .bind(origin.as_str())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 }
             }
@@ -523,7 +529,7 @@ impl Store for SqliteStore {
                 .bind(ts)
                 .bind(id.seq())
                 .bind(origin.as_str())
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
             }
         }
@@ -560,11 +566,11 @@ impl Store for SqliteStore {
 
     async fn heartbeat(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
         let previous: Option<i64> = sqlx::query_scalar("SELECT last_seen FROM listener_heartbeat WHERE id = 1")
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writer)
             .await?;
         sqlx::query("INSERT INTO listener_heartbeat (id, last_seen) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen")
             .bind(millis(now))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         opt_from_millis(previous)
     }
@@ -573,7 +579,7 @@ impl Store for SqliteStore {
         sqlx::query("INSERT INTO listening_gaps (started_at, ended_at) VALUES (?, ?)")
             .bind(millis(started_at))
             .bind(millis(ended_at))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -595,7 +601,7 @@ impl Store for SqliteStore {
         .bind(id.seq())
         .bind(markdown)
         .bind(millis(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -620,7 +626,7 @@ impl Store for SqliteStore {
         .bind(&d.pipeline)
         .bind(&d.runbook)
         .bind(millis(d.deployed_at))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         Ok(id)
     }
@@ -674,7 +680,7 @@ impl Store for SqliteStore {
         .bind(&run.output_tail)
         .bind(&run.status_ts)
         .bind(run.id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
