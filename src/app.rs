@@ -23,7 +23,8 @@ use crate::health::{Health, SlackState};
 use crate::http::jira::JiraHook;
 use crate::http::{self, HttpState};
 use crate::jobs::runner::{JobHandler, Runner};
-use crate::oncall::{BuiltinRotation, OnCall};
+use crate::oncall::OnCall;
+use crate::oncall::router::OnCallRouter;
 use crate::runbook::catalog::RunbookCatalog;
 use crate::runbook::executor::{ExecutorSettings, Executors};
 use crate::slack::client::SlackApi;
@@ -106,11 +107,12 @@ impl App {
             store = wrap(store);
         }
         let health = Health::default();
-        let rotations = settings.oncall.build().map_err(|issues| {
-            let lines: Vec<String> = issues.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!("invalid [oncall] settings: {}", lines.join("; "))
-        })?;
-        let oncall: Arc<dyn OnCall> = Arc::new(BuiltinRotation::new(rotations));
+        let router = OnCallRouter::build(&settings.oncall, &|name| (options.env)(name), Arc::clone(&options.clock))
+            .map_err(|issues| {
+                let lines: Vec<String> = issues.iter().map(ToString::to_string).collect();
+                anyhow::anyhow!("invalid [oncall] settings: {}", lines.join("; "))
+            })?;
+        let oncall: Arc<dyn OnCall> = Arc::new(router);
         let env = Arc::clone(&options.env);
         let catalog = Arc::new(RunbookCatalog::load(&settings.commands_dir, &|name| env(name)).map_err(|issues| {
             let lines: Vec<String> = issues.iter().map(ToString::to_string).collect();

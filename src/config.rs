@@ -543,6 +543,11 @@ impl Settings {
             }
             (DeskKind::Builtin, None) => {}
         }
+        if let Some(after) = &self.oncall.escalate_after
+            && let Err(message) = parse_duration(after)
+        {
+            issue("oncall.escalate_after", message);
+        }
         for found in self.oncall.validate() {
             issue(&found.field, found.message);
         }

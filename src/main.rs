@@ -96,8 +96,20 @@ fn check(config: Option<&std::path::Path>) -> ExitCode {
     let env = |name: &str| std::env::var(name).ok();
     let (commands_dir, mut failed) = match Settings::load_with(config, &env) {
         Ok(settings) => {
-            println!("configuration OK");
-            (settings.commands_dir, false)
+            let clock: std::sync::Arc<dyn warroom::domain::Clock> = std::sync::Arc::new(warroom::domain::SystemClock);
+            match warroom::oncall::router::OnCallRouter::build(&settings.oncall, &env, clock) {
+                Ok(_) => {
+                    println!("configuration OK");
+                    (settings.commands_dir, false)
+                }
+                Err(issues) => {
+                    eprintln!("{} on-call problem(s):", issues.len());
+                    for issue in &issues {
+                        eprintln!("  {issue}");
+                    }
+                    (settings.commands_dir, true)
+                }
+            }
         }
         Err(errors) => {
             eprint!("{errors}");

@@ -48,11 +48,14 @@ pub enum JobKind {
     SourceComment,
     /// Move the ticket's workflow to a status (payload: `status`).
     TicketStatus,
+    /// Page the next level when nobody acknowledged in time (payload: `incident`).
+    Escalate,
 }
 
 impl JobKind {
     /// Every kind, for dispatch tables and tests.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
+        Self::Escalate,
         Self::TicketStatus,
         Self::RunRunbook,
         Self::SourceComment,
@@ -87,6 +90,7 @@ impl JobKind {
             Self::RunRunbook => "runbook.run",
             Self::SourceComment => "source.comment",
             Self::TicketStatus => "ticket.status",
+            Self::Escalate => "incident.escalate",
         }
     }
 
@@ -102,7 +106,7 @@ pub mod new {
     use super::{IncidentId, JobKey, JobKind, NewJob, json};
 
     fn job(kind: JobKind, incident: IncidentId, payload: serde_json::Value, key: JobKey) -> NewJob {
-        NewJob { kind: kind.as_str().to_owned(), incident: Some(incident), payload, key }
+        NewJob { kind: kind.as_str().to_owned(), incident: Some(incident), payload, key, run_after: None }
     }
 
     /// Opens the war room once per incident.
@@ -193,6 +197,19 @@ pub mod new {
         )
     }
 
+    /// Pages the next level at `at` if nobody acknowledged by then. It has no incident queue of
+    /// its own (the payload names the incident), so waiting never blocks the incident's jobs.
+    #[must_use]
+    pub fn escalate(incident: IncidentId, at: jiff::Timestamp) -> NewJob {
+        NewJob {
+            kind: JobKind::Escalate.as_str().to_owned(),
+            incident: None,
+            payload: json!({ "incident": incident.to_string() }),
+            key: JobKey::Once(format!("escalate:{incident}:{}", at.as_millisecond())),
+            run_after: Some(at),
+        }
+    }
+
     /// Moves the ticket's workflow to `status`.
     #[must_use]
     pub fn ticket_status(incident: IncidentId, status: &str) -> NewJob {
@@ -207,6 +224,7 @@ pub mod new {
             incident: None,
             payload: json!({ "response_url": response_url, "text": text }),
             key: JobKey::None,
+            run_after: None,
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod opsgenie;
 pub mod pagerduty;
 pub mod providers;
 pub mod rotation;
+pub mod router;
 pub mod settings;
 
 pub use rotation::{BuiltinRotation, Handoff, Rotation, Rotations};

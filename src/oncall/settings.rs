@@ -60,6 +60,9 @@ pub struct OnCallSettings {
     pub teams: Vec<TeamSettings>,
     /// The routes from services to teams (`[[oncall.routes]]`); the first that matches wins.
     pub routes: Vec<RouteSettings>,
+    /// If nobody acknowledges an incident within this time (`15m`), the next level is invited
+    /// and mentioned; unset, nobody is paged further.
+    pub escalate_after: Option<String>,
 }
 
 /// One team and its rotation (`[[oncall.teams]]`).
@@ -86,6 +89,25 @@ pub struct TeamSettings {
     pub lead_group: Option<String>,
     /// Periods during which someone else is on call (`[[oncall.teams.overrides]]`).
     pub overrides: Vec<OverrideSettings>,
+    /// An external provider that answers for the team instead of the rotation
+    /// (`provider = { kind = "pagerduty", … }` or `{ kind = "opsgenie", … }`).
+    pub provider: Option<super::providers::ProviderSettings>,
+    /// Who answers when the provider fails: `"rotation"` or `{ usergroup = "S…" }`.
+    pub fallback: Option<super::providers::FallbackSettings>,
+    /// How long a provider's answer is reused (`5m` by default).
+    pub cache_ttl: Option<String>,
+}
+
+impl TeamSettings {
+    /// The provider part of this team, if it has a provider.
+    #[must_use]
+    pub fn provider_settings(&self) -> Option<super::providers::TeamProviderSettings> {
+        self.provider.clone().map(|provider| super::providers::TeamProviderSettings {
+            provider,
+            fallback: self.fallback.clone(),
+            cache_ttl: self.cache_ttl.clone(),
+        })
+    }
 }
 
 impl Default for TeamSettings {
@@ -100,6 +122,9 @@ impl Default for TeamSettings {
             rotation_start: DEFAULT_ROTATION_START.to_owned(),
             lead_group: None,
             overrides: Vec::new(),
+            provider: None,
+            fallback: None,
+            cache_ttl: None,
         }
     }
 }

@@ -68,6 +68,8 @@ pub struct NewJob {
     pub incident: Option<IncidentId>,
     pub payload: serde_json::Value,
     pub key: JobKey,
+    /// Not before this instant (now when `None`).
+    pub run_after: Option<Timestamp>,
 }
 
 /// Whether an enqueue added a row.

@@ -939,7 +939,7 @@ impl StoreTx for SqliteTx {
         .bind(dedupe)
         .bind(coalesce)
         .bind(millis(now))
-        .bind(millis(now))
+        .bind(millis(job.run_after.unwrap_or(now)))
         .bind(millis(deadline))
         .execute(&mut *self.tx)
         .await?;

@@ -3,6 +3,7 @@
 //! ts, ticket key) as soon as it has one, and a retry first looks for what an earlier attempt
 //! made, so a crash anywhere costs a retry, never a duplicate.
 
+mod escalate;
 mod open;
 mod resolve;
 mod runbook;
@@ -374,6 +375,13 @@ impl JobHandler for WarRoomJobs {
     async fn run(&self, job: &Job) -> Result<(), JobError> {
         let kind =
             JobKind::parse(&job.kind).ok_or_else(|| JobError::Permanent(format!("unknown job kind `{}`", job.kind)))?;
+        if kind == JobKind::Escalate {
+            let id = job.payload["incident"]
+                .as_str()
+                .and_then(|i| i.parse::<IncidentId>().ok())
+                .ok_or_else(|| JobError::Permanent("incident.escalate without an incident".to_owned()))?;
+            return self.escalate(id).await;
+        }
         if kind == JobKind::Reply {
             let url = job.payload["response_url"].as_str().unwrap_or_default();
             let text = job.payload["text"].as_str().unwrap_or_default();
@@ -412,7 +420,7 @@ impl JobHandler for WarRoomJobs {
                     None => Ok(()),
                 }
             }
-            JobKind::Reply => Ok(()),
+            JobKind::Reply | JobKind::Escalate => Ok(()),
         }
     }
 

@@ -19,6 +19,8 @@ use crate::slack::client::SlackError;
 struct People {
     wanted: Vec<(String, Role)>,
     problems: Vec<String>,
+    /// Things the channel should know (the on-call came from a fallback).
+    notices: Vec<String>,
 }
 
 /// How many names are tried when Slack answers `name_taken`.
@@ -61,6 +63,17 @@ impl WarRoomJobs {
             if let Err(e) = self.desk.link_channel(key, &format!("Slack #{name}"), &url).await {
                 tracing::warn!(incident.id = %id, error = %e, "could not link the channel from ticket {key}");
             }
+        }
+        if let Some(after) =
+            self.settings.oncall.escalate_after.as_deref().and_then(|d| crate::config::parse_duration(d).ok())
+            && incident.acknowledged_at.is_none()
+        {
+            let at = self
+                .clock
+                .now()
+                .checked_add(jiff::SignedDuration::try_from(after).unwrap_or(jiff::SignedDuration::MAX))
+                .unwrap_or(jiff::Timestamp::MAX);
+            self.enqueue(&jobs::new::escalate(id, at)).await?;
         }
         info!(incident.id = %id, slack.channel = %channel, "war room of {id} is ready in #{}", room.channel_name.unwrap_or_default());
         Ok(())
@@ -174,6 +187,12 @@ impl WarRoomJobs {
             let service = Service { name: incident.service.as_deref(), labels: &incident.labels };
             match self.oncall.on_call(service, self.clock.now()).await {
                 Ok(answer) => {
+                    if let Some(reason) = &answer.fallback {
+                        people.notices.push(format!(
+                            ":information_source: On-call provider unavailable: {}",
+                            blocks::escape(reason)
+                        ));
+                    }
                     for person in &answer.primary {
                         match person {
                             PersonRef::SlackId(id) => people.wanted.push((id.clone(), Role::OnCall)),
@@ -210,7 +229,12 @@ impl WarRoomJobs {
     async fn invite_responders(&self, incident: &Incident, room: &WarRoom, people: People) -> Result<(), JobError> {
         let slack = self.slack()?;
         let channel = room.channel_id.clone().unwrap_or_default();
-        let People { wanted, mut problems } = people;
+        let People { wanted, mut problems, notices } = people;
+        for (n, notice) in notices.iter().enumerate() {
+            let mut job = jobs::new::post_markup(incident.id, notice, false);
+            job.key = jobs::JobKey::Once(format!("oncall-notice:{}:{}:{n}", incident.id, room.round));
+            self.enqueue(&job).await?;
+        }
         let users: Vec<String> = wanted.iter().map(|(u, _)| u.clone()).collect();
         let report = if users.is_empty() { Default::default() } else { slack.invite(&channel, &users).await? };
         let joined: Vec<Responder> = wanted

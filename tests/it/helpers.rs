@@ -208,6 +208,8 @@ pub const TEST_SECRETS: &[(&str, &str)] = &[
     ("DT_TOKEN", "test-dt-token"),
     ("JIRA_TOKEN", "test-jira-token"),
     ("JIRA_SECRET", "test-jira-webhook-secret"),
+    ("PD_TOKEN", "test-pd-token"),
+    ("OG_TOKEN", "test-og-key"),
 ];
 
 /// Ana and Ben are on call (Ben by email), Lea leads incidents, Zoe is just around.

@@ -57,7 +57,13 @@ impl JobHandler for Scripted {
 }
 
 fn job(name: &str, incident: Option<warroom::domain::IncidentId>) -> NewJob {
-    NewJob { kind: "test".to_owned(), incident, payload: serde_json::json!({ "name": name }), key: JobKey::None }
+    NewJob {
+        kind: "test".to_owned(),
+        incident,
+        payload: serde_json::json!({ "name": name }),
+        key: JobKey::None,
+        run_after: None,
+    }
 }
 
 fn fast_settings() -> JobSettings {

@@ -7,6 +7,7 @@ mod buttons;
 mod helpers;
 mod jira;
 mod jobs;
+mod oncall;
 mod runbooks;
 mod slash_commands;
 mod socket_mode;
