@@ -19,6 +19,7 @@ use crate::desk::builtin::BuiltinDesk;
 use crate::desk::jira::JiraDesk;
 use crate::domain::{Clock, SystemClock};
 use crate::handlers::Services;
+use crate::handlers::ingester::Ingester;
 use crate::health::{Health, SlackState};
 use crate::http::jira::JiraHook;
 use crate::http::{self, HttpState};
@@ -191,6 +192,7 @@ impl App {
             }
         };
         let http_state = HttpState {
+            ingester: Ingester::start(services.clone()),
             services: services.clone(),
             health: health.clone(),
             webhook_token: settings.http.webhook_token.clone().map(Arc::new),

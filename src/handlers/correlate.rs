@@ -19,12 +19,47 @@ pub struct Ingested {
 
 /// Stores `problem` (and its raw `body`) and applies it to its incident.
 pub async fn ingest(services: &Services, problem: &Problem, body: &[u8]) -> Result<Ingested, StoreError> {
+    let mut tx = services.store.begin().await?;
+    let (ingested, jobs) = apply(services, &mut *tx, problem, body).await?;
+    commit(tx).await?;
+    after_commit(services, problem, ingested, jobs).await;
+    Ok(ingested)
+}
+
+/// What happens once a delivery is committed: wake the runner, start self-healing, log.
+pub async fn after_commit(services: &Services, problem: &Problem, ingested: Ingested, jobs_added: bool) {
+    let Ingested { outcome, incident } = ingested;
+    if jobs_added {
+        services.nudge.nudge();
+    }
+    if let (Outcome::Opened | Outcome::Reopened, Some(id)) = (outcome, incident)
+        && let Err(e) = super::runbooks::self_heal(services, &services.catalog, id).await
+    {
+        // The delivery is stored and answered; a failed automatic run is told in the channel
+        // by `self_heal` or logged here, never turned into a webhook error.
+        tracing::warn!(incident.id = %id, error = %e, "self-healing did not start for {id}");
+    }
+    info!(
+        incident.id = incident.map(|i| i.to_string()),
+        problem.source = %problem.source,
+        outcome = outcome.as_str(),
+        "{} problem delivery: {}", problem.source, outcome.as_str()
+    );
+}
+
+/// Stores one delivery and its consequences inside `tx`; returns what it meant and whether it
+/// added jobs. The caller commits (alone, or with other deliveries: group commit).
+pub async fn apply(
+    services: &Services,
+    tx: &mut dyn StoreTx,
+    problem: &Problem,
+    body: &[u8],
+) -> Result<(Ingested, bool), StoreError> {
     let now = services.clock.now();
     let settings = &services.settings.incidents;
     let window = SignedDuration::try_from(settings.reopen_window).unwrap_or(SignedDuration::MAX);
     let actor = Actor::Source(problem.source.as_str().to_owned());
 
-    let mut tx = services.store.begin().await?;
     let linked = tx.linked_incident(problem.source, &problem.key).await?;
     let known = match &linked {
         Some(incident) => tx.alerts(incident.id).await?,
@@ -94,24 +129,7 @@ pub async fn ingest(services: &Services, problem: &Problem, body: &[u8]) -> Resu
         }
     }
     tx.record_delivery(problem, body, incident, outcome, now).await?;
-    commit(tx).await?;
-    if !plan.jobs.is_empty() {
-        services.nudge.nudge();
-    }
-    if let (Outcome::Opened | Outcome::Reopened, Some(id)) = (outcome, incident)
-        && let Err(e) = super::runbooks::self_heal(services, &services.catalog, id).await
-    {
-        // The delivery is stored and answered; a failed automatic run is told in the channel
-        // by `self_heal` or logged here, never turned into a webhook error.
-        tracing::warn!(incident.id = %id, error = %e, "self-healing did not start for {id}");
-    }
-    info!(
-        incident.id = incident.map(|i| i.to_string()),
-        problem.source = %problem.source,
-        outcome = outcome.as_str(),
-        "{} problem delivery: {}", problem.source, outcome.as_str()
-    );
-    Ok(Ingested { outcome, incident })
+    Ok((Ingested { outcome, incident }, !plan.jobs.is_empty()))
 }
 
 async fn commit(tx: Box<dyn StoreTx>) -> Result<(), StoreError> {

@@ -4,6 +4,7 @@
 pub mod commands;
 pub mod correlate;
 pub mod events;
+pub mod ingester;
 pub mod runbooks;
 
 use std::sync::Arc;

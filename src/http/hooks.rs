@@ -13,7 +13,6 @@ use super::HttpState;
 use super::auth::require_bearer;
 use super::error::ApiError;
 use crate::domain::SourceKind;
-use crate::handlers::correlate;
 use crate::intake;
 
 const HOOK_SOURCES: &str = "alertmanager, dynatrace, generic or keptn";
@@ -33,7 +32,7 @@ pub async fn receive(
     };
     let bytes = checked_body(&state, &headers, body).await?;
     let problem = intake::parse(source, &bytes, &state.services.settings.severity).map_err(ApiError::BadRequest)?;
-    let ingested = correlate::ingest(&state.services, &problem, &bytes).await?;
+    let ingested = state.ingester.ingest(problem, bytes).await?;
     let body = json!({ "incident": ingested.incident.map(|i| i.to_string()), "outcome": ingested.outcome.as_str() });
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }

@@ -33,6 +33,8 @@ pub struct HttpState {
     pub public_url: String,
     /// The desk whose tickets `/api/tickets/*` serves.
     pub desk: Arc<dyn crate::desk::Desk>,
+    /// Stores deliveries with group commit.
+    pub ingester: crate::handlers::ingester::Ingester,
     /// The Jira desk and its webhook secret, when Jira keeps the tickets.
     pub jira: Option<jira::JiraHook>,
 }

@@ -233,15 +233,17 @@ mod route_tests {
         let f = Fixture::new().await;
         let key = f.ticket("a").await;
         f.desk.attach(&key, "INC-1 transcript.md", "text/markdown", b"# INC-1").await.expect("attach");
+        let services = Services {
+            store: Arc::new(f.store.clone()),
+            clock: Arc::new(f.clock.clone()),
+            settings: Arc::new(Settings::default()),
+            nudge: Nudge::default(),
+            desk: Arc::new(f.desk.clone()),
+            catalog: Arc::default(),
+        };
         let state = HttpState {
-            services: Services {
-                store: Arc::new(f.store.clone()),
-                clock: Arc::new(f.clock.clone()),
-                settings: Arc::new(Settings::default()),
-                nudge: Nudge::default(),
-                desk: Arc::new(f.desk.clone()),
-                catalog: Arc::default(),
-            },
+            ingester: crate::handlers::ingester::Ingester::start(services.clone()),
+            services,
             health: Health::default(),
             webhook_token: None,
             api_token: Some(Arc::new(SecretString::from(TOKEN))),

@@ -1,0 +1,86 @@
+//! Group commit for deliveries. With `synchronous = FULL` every commit waits for an fsync, and
+//! SQLite has one writer, so one transaction per delivery caps throughput at one fsync each.
+//! Deliveries that arrive while a commit is under way are stored together in the next
+//! transaction — one fsync for all of them — and each caller is answered only after that commit,
+//! so a 2xx still means "on disk".
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tracing::warn;
+
+use super::Services;
+use super::correlate::{self, Ingested};
+use crate::domain::Problem;
+use crate::store::StoreError;
+
+/// How many deliveries one transaction may carry.
+const MAX_BATCH: usize = 64;
+
+struct Pending {
+    problem: Problem,
+    body: Bytes,
+    reply: oneshot::Sender<Result<Ingested, StoreError>>,
+}
+
+/// Submits deliveries to the group-commit writer task. Cheap to clone; the task ends when the
+/// last handle is dropped.
+#[derive(Clone)]
+pub struct Ingester {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl Ingester {
+    /// Starts the writer task.
+    #[must_use]
+    pub fn start(services: Services) -> Self {
+        let (queue, receiver) = mpsc::channel(1024);
+        tokio::spawn(write_batches(services, receiver));
+        Self { queue }
+    }
+
+    /// Stores a delivery (with whatever else is waiting) and returns what it meant.
+    pub async fn ingest(&self, problem: Problem, body: Bytes) -> Result<Ingested, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let unavailable = || StoreError::Unavailable(sqlx::Error::Protocol("the delivery writer stopped".to_owned()));
+        self.queue.send(Pending { problem, body, reply }).await.map_err(|_| unavailable())?;
+        answer.await.map_err(|_| unavailable())?
+    }
+}
+
+async fn write_batches(services: Services, mut receiver: mpsc::Receiver<Pending>) {
+    while let Some(first) = receiver.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        match write(&services, &batch).await {
+            Ok(results) => {
+                for (pending, (ingested, jobs_added)) in batch.into_iter().zip(results) {
+                    correlate::after_commit(&services, &pending.problem, ingested, jobs_added).await;
+                    let _ = pending.reply.send(Ok(ingested));
+                }
+            }
+            Err(error) => {
+                warn!(error = %error, deliveries = batch.len(), "a group of deliveries could not be stored; answering 503 so senders retry");
+                let message = error.to_string();
+                for pending in batch {
+                    let _ = pending.reply.send(Err(StoreError::Unavailable(sqlx::Error::Protocol(message.clone()))));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for the whole batch: all stored, or none.
+async fn write(services: &Services, batch: &[Pending]) -> Result<Vec<(Ingested, bool)>, StoreError> {
+    let mut tx = services.store.begin().await?;
+    let mut results = Vec::with_capacity(batch.len());
+    for pending in batch {
+        results.push(correlate::apply(services, &mut *tx, &pending.problem, &pending.body).await?);
+    }
+    tx.commit().await?;
+    Ok(results)
+}
