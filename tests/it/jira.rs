@@ -158,3 +158,46 @@ async fn jira_changes_reach_the_channel_unless_warroom_made_them_and_unsigned_de
         app.slack.messages(&channel)
     );
 }
+
+#[tokio::test]
+async fn during_a_jira_outage_updates_wait_and_are_applied_in_their_original_order_and_the_issue_is_created_once() {
+    let server = jira().await;
+    // Jira is down for the first two attempts of the create and of the comments: these answers
+    // take priority over the fake's successful ones until they are used up.
+    for path_of in ["/rest/api/3/issue", "/rest/api/3/issue/OPS-42/comment"] {
+        Mock::given(method("POST"))
+            .and(path(path_of))
+            .respond_with(ResponseTemplate::new(503))
+            .up_to_n_times(2)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+    }
+    let app = app_with_jira(&server).await;
+
+    app.deliver("generic", "alerts/generic_disk.json", "opened").await;
+    app.settle().await;
+    let channel = app.channel_of("INC-1").await.id;
+    for n in 1..=3 {
+        app.slash(&channel, ANA, &format!("note update number {n}")).await;
+    }
+    app.settle().await;
+
+    let all = server.received_requests().await.unwrap();
+    let creates = requests_to(&all, "POST", "/rest/api/3/issue");
+    assert_eq!(creates.len(), 3, "two failed attempts, then one issue");
+    let texts: Vec<String> = requests_to(&all, "POST", "/rest/api/3/issue/OPS-42/comment")
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .filter(|body| body.contains("update number"))
+        .collect();
+    let delivered: Vec<usize> =
+        texts.iter().map(|t| (1..=3).find(|n| t.contains(&format!("update number {n}"))).unwrap()).collect();
+    let mut last_seen: Vec<usize> = Vec::new();
+    for n in delivered {
+        if last_seen.last() != Some(&n) && !last_seen.contains(&n) {
+            last_seen.push(n);
+        }
+    }
+    assert_eq!(last_seen, [1, 2, 3], "notes reach Jira in the order they were written: {texts:?}");
+}
