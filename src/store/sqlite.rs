@@ -440,19 +440,10 @@ impl Store for SqliteStore {
     }
 
     async fn add_responders(&self, id: IncidentId, responders: &[Responder], now: Timestamp) -> Result<(), StoreError> {
-        for responder in responders {
-            sqlx::query(
-                "INSERT INTO responders (incident_seq, user_id, role, added_at) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (incident_seq, user_id) DO UPDATE SET role = excluded.role \
-                 WHERE responders.role = 'participant' AND excluded.role <> 'participant'",
-            )
-            .bind(id.seq())
-            .bind(&responder.user)
-            .bind(responder.role.as_str())
-            .bind(millis(now))
-            .execute(&self.writer)
-            .await?;
+        if responders.is_empty() {
+            return Ok(());
         }
+        responders_insert(id, responders, now).build().execute(&self.writer).await?;
         Ok(())
     }
 
@@ -746,6 +737,26 @@ fn deployment_from_row(row: &SqliteRow) -> Result<Deployment, StoreError> {
     })
 }
 
+/// One statement adding `responders`; a recorded participant takes a more specific role.
+fn responders_insert<'a>(
+    id: IncidentId,
+    responders: &'a [Responder],
+    now: Timestamp,
+) -> sqlx::QueryBuilder<'a, Sqlite> {
+    let mut query = sqlx::QueryBuilder::new("INSERT INTO responders (incident_seq, user_id, role, added_at) ");
+    query.push_values(responders, |mut row, responder| {
+        row.push_bind(id.seq())
+            .push_bind(responder.user.as_str())
+            .push_bind(responder.role.as_str())
+            .push_bind(millis(now));
+    });
+    query.push(
+        " ON CONFLICT (incident_seq, user_id) DO UPDATE SET role = excluded.role \
+         WHERE responders.role = 'participant' AND excluded.role <> 'participant'",
+    );
+    query
+}
+
 /// An open `BEGIN IMMEDIATE` transaction.
 struct SqliteTx {
     tx: Transaction<'static, Sqlite>,
@@ -952,19 +963,10 @@ impl StoreTx for SqliteTx {
         responders: &[Responder],
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        for responder in responders {
-            sqlx::query(
-                "INSERT INTO responders (incident_seq, user_id, role, added_at) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (incident_seq, user_id) DO UPDATE SET role = excluded.role \
-                 WHERE responders.role = 'participant' AND excluded.role <> 'participant'",
-            )
-            .bind(id.seq())
-            .bind(&responder.user)
-            .bind(responder.role.as_str())
-            .bind(millis(now))
-            .execute(&mut *self.tx)
-            .await?;
+        if responders.is_empty() {
+            return Ok(());
         }
+        responders_insert(id, responders, now).build().execute(&mut *self.tx).await?;
         Ok(())
     }
 

@@ -69,35 +69,7 @@ pub struct Entry {
     pub files: Vec<FileRef>,
 }
 
-/// What an [`Entry`] records.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EntryKind {
-    /// A message a person or a bot posted.
-    Message,
-    /// Someone joined the channel.
-    Join,
-    /// Someone left the channel.
-    Leave,
-    /// A message whose point is its files.
-    FileShare,
-    /// Someone pressed one of warroom's buttons; the text is its label.
-    ButtonPress,
-    /// Someone ran a slash command; the text is the command line.
-    SlashCommand,
-    /// Someone changed the channel topic; the text is the new topic.
-    Topic,
-    /// Any other Slack subtype (`pinned_item`, `me_message`, …), by name.
-    Other(String),
-}
-
-/// A file shared in a channel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileRef {
-    /// The file's name.
-    pub name: String,
-    /// Where to open it (Slack's permalink).
-    pub url: String,
-}
+pub use crate::domain::transcript::{EntryKind, FileRef};
 
 /// One of the incident's channels; round 0 is the first, each reopening adds one.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -190,7 +190,6 @@ fn slack_ts(at: Timestamp) -> String {
 }
 
 fn entry_of(line: TranscriptLine) -> render::Entry {
-    use crate::domain::transcript::EntryKind as Kind;
     let e = line.entry;
     render::Entry {
         channel: e.channel,
@@ -198,20 +197,11 @@ fn entry_of(line: TranscriptLine) -> render::Entry {
         thread_ts: e.thread_ts,
         user: e.user,
         bot: e.bot,
-        kind: match e.kind {
-            Kind::Message => render::EntryKind::Message,
-            Kind::Join => render::EntryKind::Join,
-            Kind::Leave => render::EntryKind::Leave,
-            Kind::FileShare => render::EntryKind::FileShare,
-            Kind::ButtonPress => render::EntryKind::ButtonPress,
-            Kind::SlashCommand => render::EntryKind::SlashCommand,
-            Kind::Topic => render::EntryKind::Topic,
-            Kind::Other(other) => render::EntryKind::Other(other),
-        },
+        kind: e.kind,
         text: e.text,
         edited: line.edited_ts,
         previous_text: line.previous_text,
         deleted: line.deleted,
-        files: e.files.into_iter().map(|f| render::FileRef { name: f.name, url: f.url }).collect(),
+        files: e.files,
     }
 }
