@@ -122,3 +122,33 @@ async fn the_server_stops_cleanly_when_asked() {
         .expect("stops in time")
         .expect("clean exit");
 }
+
+#[tokio::test]
+async fn serve_refuses_to_start_without_a_webhook_token_unless_told_to_run_insecure() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(&dir);
+    settings.http.webhook_token = None;
+    settings.commands_dir = dir.path().join("commands");
+    let refused = warroom::app::App::build(settings.clone(), warroom::app::AppOptions::default()).await;
+    let message = refused.err().expect("refused").to_string();
+    assert!(message.contains("WARROOM_WEBHOOK_TOKEN") && message.contains("--insecure-no-webhook-auth"), "{message}");
+
+    let options = warroom::app::AppOptions { insecure_no_webhook_auth: true, ..warroom::app::AppOptions::default() };
+    assert!(warroom::app::App::build(settings, options).await.is_ok());
+}
+
+#[tokio::test]
+async fn serve_refuses_to_start_on_an_invalid_runbook_naming_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands = dir.path().join("commands");
+    std::fs::create_dir_all(&commands).unwrap();
+    std::fs::write(commands.join("broken.toml"), "name = \"broken\"\ncolour = \"red\"\n").unwrap();
+    let mut settings = crate::helpers::test_settings(&dir);
+    settings.commands_dir = commands;
+    let message = warroom::app::App::build(settings, warroom::app::AppOptions::default())
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(message.contains("broken.toml") && message.contains("colour"), "{message}");
+}
