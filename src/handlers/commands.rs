@@ -70,6 +70,10 @@ pub async fn apply(
     let now = services.clock.now();
     let actor = Actor::User(user.to_owned());
     let mut tx = services.store.begin().await?;
+    // A redelivered command or press (same trigger or action) changes nothing the second time.
+    if !tx.record_inbound("slack:action", dedupe, now).await? {
+        return Ok("Already done.".to_owned());
+    }
     let mut incident = tx.incident(id).await?.ok_or_else(|| HandlerError::User(format!("{id} does not exist")))?;
     let mut jobs: Vec<NewJob> = Vec::new();
     let (events, announcement, reply) = match change {

@@ -20,8 +20,8 @@ pub async fn member_joined(services: &Services, event_id: &str, channel: &str, u
     let event =
         TimelineEvent::new(now, "joined", Actor::User(user.to_owned()), format!("<@{user}> joined the channel"));
     tx.add_timeline(id, &[event]).await?;
-    tx.commit().await?;
-    services.store.add_responders(id, &[Responder { user: user.to_owned(), role: Role::Participant }], now).await
+    tx.add_responders(id, &[Responder { user: user.to_owned(), role: Role::Participant }], now).await?;
+    tx.commit().await
 }
 
 /// A transcript change in `channel`, if it is an incident channel.

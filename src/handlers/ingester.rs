@@ -64,10 +64,12 @@ async fn write_batches(services: Services, mut receiver: mpsc::Receiver<Pending>
                 }
             }
             Err(error) => {
-                warn!(error = %error, deliveries = batch.len(), "a group of deliveries could not be stored; answering 503 so senders retry");
-                let message = error.to_string();
+                // One bad delivery must not fail the others: store each alone, so only the one
+                // that fails gets an error, and 503 only when the database itself is down.
+                warn!(error = %error, deliveries = batch.len(), "a group commit failed; storing its deliveries one by one");
                 for pending in batch {
-                    let _ = pending.reply.send(Err(StoreError::Unavailable(sqlx::Error::Protocol(message.clone()))));
+                    let result = correlate::ingest(&services, &pending.problem, &pending.body).await;
+                    let _ = pending.reply.send(result);
                 }
             }
         }

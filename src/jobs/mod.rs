@@ -200,12 +200,12 @@ pub mod new {
     /// Pages the next level at `at` if nobody acknowledged by then. It has no incident queue of
     /// its own (the payload names the incident), so waiting never blocks the incident's jobs.
     #[must_use]
-    pub fn escalate(incident: IncidentId, at: jiff::Timestamp) -> NewJob {
+    pub fn escalate(incident: IncidentId, round: u32, at: jiff::Timestamp) -> NewJob {
         NewJob {
             kind: JobKind::Escalate.as_str().to_owned(),
             incident: None,
             payload: json!({ "incident": incident.to_string() }),
-            key: JobKey::Once(format!("escalate:{incident}:{}", at.as_millisecond())),
+            key: JobKey::Once(format!("escalate:{incident}:{round}")),
             run_after: Some(at),
         }
     }

@@ -343,8 +343,13 @@ impl Store for SqliteStore {
     }
 
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        // Only jobs that could be claimed count: a job waiting behind an earlier job of its
+        // incident is not due, however old it is (else idle workers would spin on it).
         let due: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(CASE WHEN state = 'pending' THEN run_after ELSE locked_until END) FROM jobs WHERE state IN ('pending', 'running')",
+            "SELECT MIN(CASE WHEN j.state = 'pending' THEN j.run_after ELSE j.locked_until END) FROM jobs j \
+             WHERE j.state IN ('pending', 'running') \
+               AND (j.incident_seq IS NULL OR j.id = ( \
+                 SELECT MIN(h.id) FROM jobs h WHERE h.incident_seq = j.incident_seq AND h.state IN ('pending', 'running')))",
         )
         .fetch_one(&self.pool)
         .await?;

@@ -28,6 +28,7 @@ use crate::slack::blocks::{self, ContextView, TicketLink};
 use crate::slack::client::{Identity, SlackApi};
 use crate::sources::dynatrace::DynatraceClient;
 use crate::store::{Job, Store};
+use crate::transcript::redact::redact;
 
 /// Runs war-room jobs.
 pub struct WarRoomJobs {
@@ -318,10 +319,11 @@ impl WarRoomJobs {
             Some(key) => key.clone(),
             None => self.ensure_ticket(&incident).await?,
         };
-        let text = job.payload["text"].as_str().unwrap_or_default();
+        // Nothing token-like leaves warroom for the desk (ARCHITECTURE's ground rules).
+        let text = redact(job.payload["text"].as_str().unwrap_or_default());
         let author = job.payload["author"].as_str().unwrap_or("warroom");
         let public = job.payload["public"].as_bool().unwrap_or(false);
-        self.desk.comment(&key, author, text, public, &format!("job-{}", job.id)).await?;
+        self.desk.comment(&key, author, &text, public, &format!("job-{}", job.id)).await?;
         Ok(())
     }
 }

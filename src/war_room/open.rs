@@ -48,13 +48,15 @@ impl WarRoomJobs {
             self.slack()?.set_topic(&channel, &wanted_topic),
             self.post_context(&incident, &room, &on_call, retry),
         );
-        invites?;
+        // Record what was made before anything can fail the job: a retry must find the
+        // context message, not post a second one.
         let context_ts = context?;
         let topic_set = topic.map(|()| wanted_topic);
         let mut room = self.store.war_room(id, round).await?.unwrap_or(room);
         room.context_ts = Some(context_ts.clone());
         room.topic = topic_set.as_ref().ok().cloned();
         self.store.save_war_room(&room, self.clock.now()).await?;
+        invites?;
         topic_set?;
         self.slack()?.pin(&channel, &context_ts).await?;
         if let Some(key) = &incident.ticket {
@@ -73,7 +75,7 @@ impl WarRoomJobs {
                 .now()
                 .checked_add(jiff::SignedDuration::try_from(after).unwrap_or(jiff::SignedDuration::MAX))
                 .unwrap_or(jiff::Timestamp::MAX);
-            self.enqueue(&jobs::new::escalate(id, at)).await?;
+            self.enqueue(&jobs::new::escalate(id, round, at)).await?;
         }
         info!(incident.id = %id, slack.channel = %channel, "war room of {id} is ready in #{}", room.channel_name.unwrap_or_default());
         Ok(())

@@ -14,6 +14,7 @@ use crate::domain::war_room::WarRoom;
 use crate::jobs::runner::JobError;
 use crate::slack::blocks;
 use crate::slack::capture::capture_of;
+use crate::transcript::redact::redact;
 use crate::transcript::render::{self, Format};
 
 impl WarRoomJobs {
@@ -164,6 +165,7 @@ impl WarRoomJobs {
             Some(summary) => (format!("{id} resolved by {by}: {summary}"), summary.clone()),
             None => (format!("{id} resolved by {by}."), format!("Resolved by {by}.")),
         };
+        let (text, resolution) = (redact(&text), redact(&resolution));
         self.desk.comment(key, "warroom", &text, false, &format!("resolve:{id}:{round}")).await?;
         self.desk.close(key, &resolution).await?;
         Ok(())

@@ -20,6 +20,7 @@ use crate::jobs::{self, NewJob};
 use crate::runbook::executor::ExecError;
 use crate::runbook::plan::{Progress, RunReport, RunStatus};
 use crate::slack::blocks;
+use crate::transcript::redact::redact;
 
 impl WarRoomJobs {
     pub(super) async fn run_runbook(&self, id: IncidentId, run_id: i64) -> Result<(), JobError> {
@@ -89,7 +90,10 @@ impl WarRoomJobs {
                 let summary = format!("{summary} in {}s", elapsed.as_secs());
                 self.finish(&mut run, state, summary, output_tail).await
             }
-            Err(error @ (ExecError::Transport(_) | ExecError::RateLimited { .. })) if !launched => {
+            // A 429 means the executor refused it: nothing started, so it is safe to try again.
+            // A transport error may have come after the launch reached the executor, so it is
+            // never retried (that could run the remediation twice): it is reported instead.
+            Err(error @ ExecError::RateLimited { .. }) if !launched => {
                 // It never started: put it back in the queue and let the job retry the launch.
                 run.state = RunState::Queued;
                 run.started_at = None;
@@ -99,6 +103,10 @@ impl WarRoomJobs {
                     _ => None,
                 };
                 Err(JobError::Retry { message: format!("could not launch {}: {error}", run.runbook), retry_after })
+            }
+            Err(error @ ExecError::Transport(_)) => {
+                let note = format!("{error}; the run may or may not have started: check before running it again");
+                self.finish(&mut run, RunState::Failed, note, String::new()).await
             }
             Err(error) => self.finish(&mut run, RunState::Failed, error.to_string(), String::new()).await,
         }
@@ -115,8 +123,10 @@ impl WarRoomJobs {
         let now = self.clock.now();
         run.state = state;
         run.finished_at = Some(now);
+        // Output and summaries can carry secrets; they are posted and stored redacted.
+        let summary = redact(&summary).into_owned();
         run.summary = Some(summary.clone());
-        run.output_tail = Some(output).filter(|o| !o.is_empty());
+        run.output_tail = Some(redact(&output).into_owned()).filter(|o| !o.is_empty());
         self.store.update_run(run).await?;
         self.show(run, Some(now)).await?;
         let incident = self.incident(run.incident).await?;

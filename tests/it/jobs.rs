@@ -120,9 +120,10 @@ async fn a_job_that_fails_twice_then_succeeds_runs_exactly_three_times() {
 async fn a_job_whose_worker_died_mid_run_is_reclaimed_after_its_lease_and_completes_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = bare_store(&dir).await;
-    let clock = ManualClock::new(SystemClock.now());
     let handler = Arc::new(Scripted::default());
     enqueue(&store, &job("survivor", None), Duration::from_secs(3600)).await;
+    // The clock starts after the enqueue, so the job is due at once.
+    let clock = ManualClock::new(SystemClock.now());
     let lease = Duration::from_secs(60);
 
     let crashed = store.claim_job("crashed-worker", clock.now(), lease).await.unwrap().expect("claimed");
@@ -234,8 +235,8 @@ async fn a_reported_retry_after_is_honoured() {
     }
     let dir = tempfile::tempdir().unwrap();
     let store = bare_store(&dir).await;
-    let clock = ManualClock::new(SystemClock.now());
     enqueue(&store, &job("limited", None), Duration::from_secs(3600)).await;
+    let clock = ManualClock::new(SystemClock.now());
     let runner = runner(&store, Arc::new(RateLimited), Arc::new(clock.clone()), fast_settings());
 
     assert_eq!(runner.step("w").await.unwrap(), Step::Retried);
