@@ -32,13 +32,6 @@ pub async fn after_commit(services: &Services, problem: &Problem, ingested: Inge
     if jobs_added {
         services.nudge.nudge();
     }
-    if let (Outcome::Opened | Outcome::Reopened, Some(id)) = (outcome, incident)
-        && let Err(e) = super::runbooks::self_heal(services, &services.catalog, id).await
-    {
-        // The delivery is stored and answered; a failed automatic run is told in the channel
-        // by `self_heal` or logged here, never turned into a webhook error.
-        tracing::warn!(incident.id = %id, error = %e, "self-healing did not start for {id}");
-    }
     info!(
         incident.id = incident.map(|i| i.to_string()),
         problem.source = %problem.source,
@@ -75,6 +68,7 @@ pub async fn apply(
             let text = format!("opened from {} problem: {}", problem.source, problem.title);
             plan.events.push(TimelineEvent::new(now, "opened", actor.clone(), text));
             plan.jobs.push(jobs::new::open_war_room(id));
+            plan.jobs.push(jobs::new::self_heal(id, 0));
             (Outcome::Opened, Some(id))
         }
         (Decision::Update(changes), Some(mut incident)) => {
@@ -112,6 +106,7 @@ pub async fn apply(
             apply_changes(&mut incident, problem, &changes);
             tx.update_incident(&incident, now).await?;
             plan.jobs.push(jobs::new::reopen_war_room(incident.id, incident.reopen_count));
+            plan.jobs.push(jobs::new::self_heal(incident.id, incident.reopen_count));
             (Outcome::Reopened, Some(incident.id))
         }
         (Decision::Duplicate, linked) => (Outcome::Duplicate, linked.map(|i| i.id)),

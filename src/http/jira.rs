@@ -49,13 +49,9 @@ pub async fn receive(
     let own = hook.desk.own_account_id().await.unwrap_or_default();
     let services = &state.services;
     let now = services.clock.now();
-    let mut posted = 0;
-    let incidents =
-        services.store.list_incidents(&crate::store::IncidentFilter { status: None, before: None, limit: 200 }).await?;
+    let mut posts = Vec::new();
     for change in changes.iter().filter(|c| !is_own_write(c, &own)) {
-        let Some(incident) =
-            incidents.iter().find(|i| i.ticket.as_ref().is_some_and(|t| t.as_str() == change.issue_key))
-        else {
+        let Some(id) = services.store.incident_by_ticket(&change.issue_key).await? else {
             continue;
         };
         let key = escape(&change.issue_key);
@@ -71,17 +67,19 @@ pub async fn receive(
                 format!(":speech_balloon: {} commented on {key} in Jira: {}", escape(author), escape(text))
             }
         };
-        let mut tx = services.store.begin().await?;
-        jobs::enqueue(
-            &mut *tx,
-            &jobs::new::post_markup(incident.id, &text, false),
-            now,
-            services.settings.jobs.retry_budget,
-        )
-        .await?;
-        tx.commit().await?;
-        posted += 1;
+        posts.push(jobs::new::post_markup(id, &text, false));
     }
+    // One transaction per delivery, keyed by its content: a redelivery posts nothing again.
+    let delivery = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let mut tx = services.store.begin().await?;
+    if !tx.record_inbound("jira", &delivery, now).await? {
+        return Ok((StatusCode::ACCEPTED, Json(json!({ "posted": 0, "duplicate": true }))));
+    }
+    for job in &posts {
+        jobs::enqueue(&mut *tx, job, now, services.settings.jobs.retry_budget).await?;
+    }
+    tx.commit().await?;
+    let posted = posts.len();
     if posted > 0 {
         services.nudge.nudge();
     }

@@ -50,11 +50,14 @@ pub enum JobKind {
     TicketStatus,
     /// Page the next level when nobody acknowledged in time (payload: `incident`).
     Escalate,
+    /// Run the `auto` runbooks matching a newly opened or reopened incident.
+    SelfHeal,
 }
 
 impl JobKind {
     /// Every kind, for dispatch tables and tests.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
+        Self::SelfHeal,
         Self::Escalate,
         Self::TicketStatus,
         Self::RunRunbook,
@@ -91,6 +94,7 @@ impl JobKind {
             Self::SourceComment => "source.comment",
             Self::TicketStatus => "ticket.status",
             Self::Escalate => "incident.escalate",
+            Self::SelfHeal => "runbook.self_heal",
         }
     }
 
@@ -208,6 +212,17 @@ pub mod new {
             key: JobKey::Once(format!("escalate:{incident}:{round}")),
             run_after: Some(at),
         }
+    }
+
+    /// Self-healing for opening number `round` of an incident, once.
+    #[must_use]
+    pub fn self_heal(incident: IncidentId, round: u32) -> NewJob {
+        job(
+            JobKind::SelfHeal,
+            incident,
+            json!({ "round": round }),
+            JobKey::Once(format!("self-heal:{incident}:{round}")),
+        )
     }
 
     /// Moves the ticket's workflow to `status`.

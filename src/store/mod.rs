@@ -168,6 +168,8 @@ pub trait Store: Send + Sync + 'static {
     async fn war_rooms(&self, id: IncidentId) -> Result<Vec<WarRoom>, StoreError>;
     /// Inserts or replaces a war room row.
     async fn save_war_room(&self, room: &WarRoom, now: Timestamp) -> Result<(), StoreError>;
+    /// The incident whose ticket has this key.
+    async fn incident_by_ticket(&self, key: &str) -> Result<Option<IncidentId>, StoreError>;
     /// The incident (and war room round) a Slack channel belongs to.
     async fn incident_by_channel(&self, channel_id: &str) -> Result<Option<(IncidentId, u32)>, StoreError>;
     /// Records the incident's current channel (only that column: jobs never save a whole incident).

@@ -417,6 +417,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn incident_by_ticket(&self, key: &str) -> Result<Option<IncidentId>, StoreError> {
+        let seq: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM incidents WHERE ticket_key = ? ORDER BY seq DESC LIMIT 1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(seq.map(IncidentId::from_seq))
+    }
+
     async fn incident_by_channel(&self, channel_id: &str) -> Result<Option<(IncidentId, u32)>, StoreError> {
         let row: Option<(i64, i64)> = sqlx::query_as("SELECT incident_seq, round FROM war_rooms WHERE channel_id = ?")
             .bind(channel_id)

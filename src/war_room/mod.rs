@@ -411,6 +411,24 @@ impl JobHandler for WarRoomJobs {
                 self.run_runbook(id, run).await
             }
             JobKind::SourceComment => self.source_comment(job, id).await,
+            JobKind::SelfHeal => {
+                let services = crate::handlers::Services {
+                    store: Arc::clone(&self.store),
+                    clock: Arc::clone(&self.clock),
+                    settings: Arc::clone(&self.settings),
+                    // Jobs it adds are claimed as soon as this one finishes.
+                    nudge: crate::jobs::runner::Nudge::default(),
+                    desk: Arc::clone(&self.desk),
+                    catalog: Arc::clone(&self.catalog),
+                };
+                match crate::handlers::runbooks::self_heal(&services, &self.catalog, id).await {
+                    Ok(()) => Ok(()),
+                    Err(crate::handlers::commands::HandlerError::User(message)) => Err(JobError::Permanent(message)),
+                    Err(crate::handlers::commands::HandlerError::Unexpected(e)) => {
+                        Err(JobError::retry(format!("{e:#}")))
+                    }
+                }
+            }
             JobKind::TicketStatus => {
                 let incident = self.incident(id).await?;
                 match &incident.ticket {

@@ -334,6 +334,10 @@ impl Store for SwitchableStore {
         self.check()?;
         self.inner.save_war_room(room, now).await
     }
+    async fn incident_by_ticket(&self, key: &str) -> Result<Option<IncidentId>, StoreError> {
+        self.check()?;
+        self.inner.incident_by_ticket(key).await
+    }
     async fn incident_by_channel(&self, channel_id: &str) -> Result<Option<(IncidentId, u32)>, StoreError> {
         self.check()?;
         self.inner.incident_by_channel(channel_id).await

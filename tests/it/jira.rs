@@ -157,6 +157,12 @@ async fn jira_changes_reach_the_channel_unless_warroom_made_them_and_unsigned_de
         "{:#?}",
         app.slack.messages(&channel)
     );
+    let again = post(body.clone(), Some(signed(&body))).await.unwrap();
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    assert_eq!(again.json::<Value>().await.unwrap()["duplicate"], true);
+    app.settle().await;
+    let posts = app.slack.messages(&channel).iter().filter(|m| m.text.contains("moved to *Resolved* in Jira")).count();
+    assert_eq!(posts, 1, "a redelivered webhook posts nothing again");
 }
 
 #[tokio::test]
