@@ -35,6 +35,38 @@ pub async fn healthz(State(state): State<HttpState>) -> Json<Value> {
     Json(json!({ "status": status, "database": database, "slack": slack }))
 }
 
+/// `GET /metrics`: Prometheus text. Counts come from the database, so every replica reports
+/// the same totals; `warroom_slack_connected` is this process's own.
+pub async fn metrics(State(state): State<HttpState>) -> Result<axum::response::Response, ApiError> {
+    use std::fmt::Write as _;
+
+    use axum::response::IntoResponse;
+    let counts = state.services.store.counts().await?;
+    let mut text = String::new();
+    let _ = writeln!(text, "# HELP warroom_incidents Incidents by status.\n# TYPE warroom_incidents gauge");
+    for (status, n) in &counts.incidents {
+        let _ = writeln!(text, "warroom_incidents{{status=\"{status}\"}} {n}");
+    }
+    let _ = writeln!(text, "# HELP warroom_jobs Jobs by state (dead ones need attention).\n# TYPE warroom_jobs gauge");
+    for (job_state, n) in &counts.jobs {
+        let _ = writeln!(text, "warroom_jobs{{state=\"{job_state}\"}} {n}");
+    }
+    let _ = writeln!(
+        text,
+        "# HELP warroom_deliveries_total Deliveries by source and outcome.\n# TYPE warroom_deliveries_total counter"
+    );
+    for (source, outcome, n) in &counts.deliveries {
+        let _ = writeln!(text, "warroom_deliveries_total{{source=\"{source}\",outcome=\"{outcome}\"}} {n}");
+    }
+    let connected = u8::from(state.health.slack() == crate::health::SlackState::Connected);
+    let _ = writeln!(
+        text,
+        "# HELP warroom_slack_connected Whether Socket Mode is connected.\n# TYPE warroom_slack_connected gauge"
+    );
+    let _ = writeln!(text, "warroom_slack_connected {connected}");
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
+}
+
 /// `GET /api/incidents?status=&cursor=&limit=`, newest first.
 pub async fn list_incidents(
     State(state): State<HttpState>,

@@ -46,6 +46,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/hooks/jira", post(jira::receive))
         .route("/hooks/{source}", post(hooks::receive))
         .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::metrics))
         .route("/api/incidents", get(api::list_incidents))
         .route("/api/incidents/{id}", get(api::get_incident))
         .route("/api/incidents/{id}/transcript", get(api::get_transcript))

@@ -126,6 +126,14 @@ pub struct Job {
     pub last_error: Option<String>,
 }
 
+/// What `/metrics` reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub incidents: Vec<(String, u64)>,
+    pub jobs: Vec<(String, u64)>,
+    pub deliveries: Vec<(String, String, u64)>,
+}
+
 /// Reads and the job queue.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -161,6 +169,8 @@ pub trait Store: Send + Sync + 'static {
     async fn jobs(&self, incident: Option<IncidentId>) -> Result<Vec<Job>, StoreError>;
     /// Jobs still pending or running anywhere.
     async fn open_job_count(&self) -> Result<u64, StoreError>;
+    /// Counts for `/metrics`: incidents by status, jobs by state, deliveries by source and outcome.
+    async fn counts(&self) -> Result<Counts, StoreError>;
 
     /// One war room of an incident.
     async fn war_room(&self, id: IncidentId, round: u32) -> Result<Option<WarRoom>, StoreError>;

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
-use super::{Enqueued, IncidentFilter, Job, JobKey, JobState, NewJob, Store, StoreError, StoreTx};
+use super::{Counts, Enqueued, IncidentFilter, Job, JobKey, JobState, NewJob, Store, StoreError, StoreTx};
 use crate::config::{DatabaseSettings, Synchronous};
 use crate::domain::incident::{ChannelRef, NewIncident, Outcome};
 use crate::domain::runbook_run::{Deployment, RunState, RunbookRun};
@@ -371,6 +371,28 @@ impl Store for SqliteStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn counts(&self) -> Result<Counts, StoreError> {
+        let pairs =
+            |rows: Vec<(String, i64)>| rows.into_iter().map(|(k, n)| (k, u64::try_from(n).unwrap_or(0))).collect();
+        let incidents: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM incidents GROUP BY status ORDER BY status")
+                .fetch_all(&self.pool)
+                .await?;
+        let jobs: Vec<(String, i64)> = sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        let deliveries: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT source, outcome, COUNT(*) FROM problems GROUP BY source, outcome ORDER BY source, outcome",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Counts {
+            incidents: pairs(incidents),
+            jobs: pairs(jobs),
+            deliveries: deliveries.into_iter().map(|(s, o, n)| (s, o, u64::try_from(n).unwrap_or(0))).collect(),
+        })
     }
 
     async fn war_room(&self, id: IncidentId, round: u32) -> Result<Option<WarRoom>, StoreError> {

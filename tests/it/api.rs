@@ -152,3 +152,25 @@ async fn serve_refuses_to_start_on_an_invalid_runbook_naming_file_and_field() {
         .to_string();
     assert!(message.contains("broken.toml") && message.contains("colour"), "{message}");
 }
+
+#[tokio::test]
+async fn metrics_report_incidents_jobs_and_deliveries_in_prometheus_text() {
+    let app = spawn_app().await;
+    app.deliver("generic", "alerts/generic_disk.json", "opened").await;
+    app.deliver("generic", "alerts/generic_disk.json", "duplicate").await;
+    app.settle().await;
+
+    let response = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    let text = response.text().await.unwrap();
+    for line in [
+        "warroom_incidents{status=\"open\"} 1",
+        "warroom_deliveries_total{source=\"generic\",outcome=\"opened\"} 1",
+        "warroom_deliveries_total{source=\"generic\",outcome=\"duplicate\"} 1",
+        "# TYPE warroom_jobs gauge",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+    }
+    assert!(text.contains("warroom_jobs{state=\"done\"}"), "{text}");
+}

@@ -322,6 +322,10 @@ impl Store for SwitchableStore {
     async fn open_job_count(&self) -> Result<u64, StoreError> {
         self.inner.open_job_count().await
     }
+    async fn counts(&self) -> Result<warroom::store::Counts, StoreError> {
+        self.check()?;
+        self.inner.counts().await
+    }
     async fn war_room(&self, id: IncidentId, round: u32) -> Result<Option<WarRoom>, StoreError> {
         self.check()?;
         self.inner.war_room(id, round).await
