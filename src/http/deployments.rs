@@ -11,11 +11,9 @@ use serde_json::json;
 use super::HttpState;
 use super::error::ApiError;
 use super::hooks::checked_body;
-use crate::domain::IncidentStatus;
 use crate::domain::runbook_run::Deployment;
 use crate::intake::{IntakeError, from_json, non_empty, required_text};
 use crate::jobs;
-use crate::store::IncidentFilter;
 
 /// `{"service", "version"}` required; `environment`, `commit`, `url`, `pipeline`, and `runbook`
 /// (the runbook shipped with the release for remediating it) optional.
@@ -62,15 +60,11 @@ pub async fn receive(
         deployed_at: now,
     };
     let id = services.store.record_deployment(&deployment).await?;
-    let open = services.store.list_incidents(&IncidentFilter { status: None, before: None, limit: 200 }).await?;
-    let affected: Vec<_> = open
-        .iter()
-        .filter(|i| i.status != IncidentStatus::Resolved && i.service.as_deref() == Some(service.as_str()))
-        .collect();
+    let affected = services.store.open_incidents_of(&service).await?;
     if !affected.is_empty() {
         let mut tx = services.store.begin().await?;
         for incident in &affected {
-            jobs::enqueue(&mut *tx, &jobs::new::render_war_room(incident.id), now, services.settings.jobs.retry_budget)
+            jobs::enqueue(&mut *tx, &jobs::new::render_war_room(*incident), now, services.settings.jobs.retry_budget)
                 .await?;
         }
         tx.commit().await?;

@@ -172,6 +172,24 @@ pub struct SimMessage {
     pub subtype: Option<String>,
 }
 
+impl SimMessage {
+    /// A plain message a person posted.
+    fn from_user(ts: &str, user: &str, text: &str, thread_ts: Option<&str>) -> Self {
+        Self {
+            ts: ts.to_owned(),
+            user: Some(user.to_owned()),
+            bot_id: None,
+            text: text.to_owned(),
+            blocks: None,
+            thread_ts: thread_ts.map(str::to_owned),
+            edited: false,
+            edited_ts: None,
+            deleted: false,
+            subtype: None,
+        }
+    }
+}
+
 /// An ephemeral message sent with `chat.postEphemeral`.
 #[derive(Debug, Clone)]
 pub struct SimEphemeral {
@@ -611,18 +629,7 @@ impl SimSlack {
         let (ts, event) = {
             let mut st = self.state();
             let ts = st.next_ts();
-            let msg = SimMessage {
-                ts: ts.clone(),
-                user: Some(user_id.to_string()),
-                bot_id: None,
-                text: text.to_string(),
-                blocks: None,
-                thread_ts: thread_ts.map(str::to_string),
-                edited: false,
-                edited_ts: None,
-                deleted: false,
-                subtype: None,
-            };
+            let msg = SimMessage::from_user(&ts, user_id, text, thread_ts);
             let parent_user = thread_ts.and_then(|t| {
                 st.messages.get(channel_id).and_then(|ms| ms.iter().find(|m| m.ts == t)).and_then(|m| m.user.clone())
             });
@@ -644,18 +651,8 @@ impl SimSlack {
     pub fn add_history_message(&self, channel_id: &str, user_id: &str, text: &str, thread_ts: Option<&str>) -> String {
         let mut st = self.state();
         let ts = st.next_ts();
-        st.messages.entry(channel_id.to_string()).or_default().push(SimMessage {
-            ts: ts.clone(),
-            user: Some(user_id.to_string()),
-            bot_id: None,
-            text: text.to_string(),
-            blocks: None,
-            thread_ts: thread_ts.map(str::to_string),
-            edited: false,
-            edited_ts: None,
-            deleted: false,
-            subtype: None,
-        });
+        let msg = SimMessage::from_user(&ts, user_id, text, thread_ts);
+        st.messages.entry(channel_id.to_string()).or_default().push(msg);
         ts
     }
 

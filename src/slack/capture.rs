@@ -5,6 +5,13 @@ use serde_json::Value;
 
 use crate::domain::transcript::{Capture, Captured, EntryKind, FileRef};
 
+/// Slack's `ts` form of an instant: `secs.micros`.
+#[must_use]
+pub fn slack_ts(at: jiff::Timestamp) -> String {
+    let micros = at.as_microsecond();
+    format!("{}.{:06}", micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000))
+}
+
 fn text<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
     value.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
 }

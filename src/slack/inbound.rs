@@ -307,8 +307,7 @@ impl Inbound {
     /// Puts a slash command or button press into the incident channel's transcript.
     async fn capture_action(&self, channel: &str, user: &str, kind: EntryKind, text: &str) {
         let now = self.services.clock.now();
-        let micros = now.as_microsecond();
-        let ts = format!("{}.{:06}", micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000));
+        let ts = super::capture::slack_ts(now);
         let entry = Captured {
             channel: channel.to_owned(),
             ts,

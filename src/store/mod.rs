@@ -178,6 +178,8 @@ pub trait Store: Send + Sync + 'static {
     async fn war_rooms(&self, id: IncidentId) -> Result<Vec<WarRoom>, StoreError>;
     /// Inserts or replaces a war room row.
     async fn save_war_room(&self, room: &WarRoom, now: Timestamp) -> Result<(), StoreError>;
+    /// Incidents of `service` that are not resolved.
+    async fn open_incidents_of(&self, service: &str) -> Result<Vec<IncidentId>, StoreError>;
     /// The incident whose ticket has this key.
     async fn incident_by_ticket(&self, key: &str) -> Result<Option<IncidentId>, StoreError>;
     /// The incident (and war room round) a Slack channel belongs to.

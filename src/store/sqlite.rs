@@ -439,6 +439,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn open_incidents_of(&self, service: &str) -> Result<Vec<IncidentId>, StoreError> {
+        let seqs: Vec<i64> =
+            sqlx::query_scalar("SELECT seq FROM incidents WHERE service = ? AND status <> 'resolved' ORDER BY seq")
+                .bind(service)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(seqs.into_iter().map(IncidentId::from_seq).collect())
+    }
+
     async fn incident_by_ticket(&self, key: &str) -> Result<Option<IncidentId>, StoreError> {
         let seq: Option<i64> =
             sqlx::query_scalar("SELECT seq FROM incidents WHERE ticket_key = ? ORDER BY seq DESC LIMIT 1")

@@ -13,7 +13,7 @@ use crate::domain::transcript::{Capture, EntryKind, Origin, TranscriptLine};
 use crate::domain::war_room::WarRoom;
 use crate::jobs::runner::JobError;
 use crate::slack::blocks;
-use crate::slack::capture::capture_of;
+use crate::slack::capture::{capture_of, slack_ts};
 use crate::transcript::redact::redact;
 use crate::transcript::render::{self, Format};
 
@@ -183,12 +183,6 @@ impl WarRoomJobs {
         info!(incident.id = %id, slack.channel = %channel, "archived the channel of {id}");
         Ok(())
     }
-}
-
-/// Slack's `ts` form of an instant: `secs.micros`.
-fn slack_ts(at: Timestamp) -> String {
-    let micros = at.as_microsecond();
-    format!("{}.{:06}", micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000))
 }
 
 fn entry_of(line: TranscriptLine) -> render::Entry {

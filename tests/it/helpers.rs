@@ -338,6 +338,10 @@ impl Store for SwitchableStore {
         self.check()?;
         self.inner.save_war_room(room, now).await
     }
+    async fn open_incidents_of(&self, service: &str) -> Result<Vec<IncidentId>, StoreError> {
+        self.check()?;
+        self.inner.open_incidents_of(service).await
+    }
     async fn incident_by_ticket(&self, key: &str) -> Result<Option<IncidentId>, StoreError> {
         self.check()?;
         self.inner.incident_by_ticket(key).await

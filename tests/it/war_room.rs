@@ -176,3 +176,28 @@ async fn the_context_message_the_bot_sends_matches_the_snapshot() {
         }),
     });
 }
+
+#[tokio::test]
+async fn a_new_deployment_shows_on_the_open_incidents_of_its_service() {
+    let app = spawn_app().await;
+    app.deliver("alertmanager", "alerts/alertmanager_01_firing.json", "opened").await;
+    app.settle().await;
+
+    let response = app
+        .http
+        .post(format!("{}/hooks/deployments", app.base))
+        .bearer_auth(crate::helpers::WEBHOOK_TOKEN)
+        .json(&serde_json::json!({ "service": "checkout", "version": "v1.43", "commit": "abc123" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    app.settle().await;
+
+    let updates = app.slack.calls_to("chat.update");
+    assert!(
+        updates.iter().any(|c| c.params["blocks"].to_string().contains("Last deployment: *v1.43*")),
+        "the context message is re-rendered with the deployment: {:?}",
+        updates.iter().map(|c| c.params["blocks"].to_string()).collect::<Vec<_>>()
+    );
+}
