@@ -2,14 +2,17 @@
 //! `migrations/sqlite` applied at connect. Write transactions start with `BEGIN IMMEDIATE` so two
 //! writers queue on the lock instead of failing when a read turns into a write.
 
+mod writer;
+
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use jiff::Timestamp;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use super::{Counts, Enqueued, IncidentFilter, Job, JobKey, JobState, NewJob, Store, StoreError, StoreTx};
 use crate::config::{DatabaseSettings, Synchronous};
@@ -29,6 +32,8 @@ pub struct SqliteStore {
     /// The one connection every write goes through: writers queue here in order instead of
     /// sleeping in SQLite's busy handler, which made write latency spike under load.
     writer: SqlitePool,
+    /// Single writes, committed in groups on the writer connection.
+    writes: writer::Writer,
 }
 
 impl SqliteStore {
@@ -50,7 +55,17 @@ impl SqliteStore {
             .map_err(|e| StoreError::Unavailable(sqlx::Error::Migrate(Box::new(e))))?;
         let pool =
             SqlitePoolOptions::new().max_connections(settings.max_connections.max(1)).connect_with(options).await?;
-        Ok(Self { pool, writer })
+        let writes = writer::Writer::start(writer.clone());
+        Ok(Self { pool, writer, writes })
+    }
+
+    /// Runs one write in the writer's next group commit.
+    async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
+    {
+        self.writes.write(op).await
     }
 }
 
@@ -187,6 +202,20 @@ where
         .collect()
 }
 
+/// Marks a running job done, if `worker` still holds it.
+async fn finish(conn: &mut SqliteConnection, id: i64, worker: &str, now: Timestamp) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "UPDATE jobs SET state = 'done', finished_at = ?, locked_by = NULL, locked_until = NULL \
+         WHERE id = ? AND state = 'running' AND locked_by = ?",
+    )
+    .bind(millis(now))
+    .bind(id)
+    .bind(worker)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError> {
@@ -250,96 +279,119 @@ impl Store for SqliteStore {
     }
 
     async fn record_inbound(&self, source: &str, key: &str, now: Timestamp) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "INSERT INTO inbound (source, dedupe_key, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(source)
-        .bind(key)
-        .bind(millis(now))
-        .execute(&self.writer)
-        .await?;
-        Ok(result.rows_affected() == 1)
+        let (source, key) = (source.to_owned(), key.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let result = sqlx::query(
+                    "INSERT INTO inbound (source, dedupe_key, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                )
+                .bind(source)
+                .bind(key)
+                .bind(millis(now))
+                .execute(conn)
+                .await?;
+                Ok(result.rows_affected() == 1)
+            })
+        })
+        .await
     }
 
     async fn claim_job(&self, worker: &str, now: Timestamp, lease: Duration) -> Result<Option<Job>, StoreError> {
         let until = now.as_millisecond().saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        let worker = worker.to_owned();
         // One statement, so two workers can never claim the same row. A job is claimable when it
         // is due (pending and past run_after, or running with an expired lease) and is the head
         // of its incident's queue (lowest id among that incident's pending and running jobs).
-        let row = sqlx::query(
-            "UPDATE jobs SET state = 'running', locked_by = ?1, locked_until = ?2, attempts = attempts + 1 \
-             WHERE id = ( \
-               SELECT j.id FROM jobs j \
-               WHERE ((j.state = 'pending' AND j.run_after <= ?3) OR (j.state = 'running' AND j.locked_until <= ?3)) \
-                 AND (j.incident_seq IS NULL OR j.id = ( \
-                   SELECT MIN(h.id) FROM jobs h WHERE h.incident_seq = j.incident_seq AND h.state IN ('pending', 'running'))) \
-               ORDER BY j.run_after, j.id LIMIT 1) \
-             RETURNING *",
-        )
-        .bind(worker)
-        .bind(until)
-        .bind(millis(now))
-        .fetch_optional(&self.writer)
-        .await?;
-        row.as_ref().map(job_from_row).transpose()
+        self.write(move |conn| {
+            Box::pin(async move {
+                let row = sqlx::query(
+                    "UPDATE jobs SET state = 'running', locked_by = ?1, locked_until = ?2, attempts = attempts + 1 \
+                     WHERE id = ( \
+                       SELECT j.id FROM jobs j \
+                       WHERE ((j.state = 'pending' AND j.run_after <= ?3) OR (j.state = 'running' AND j.locked_until <= ?3)) \
+                         AND (j.incident_seq IS NULL OR j.id = ( \
+                           SELECT MIN(h.id) FROM jobs h WHERE h.incident_seq = j.incident_seq AND h.state IN ('pending', 'running'))) \
+                       ORDER BY j.run_after, j.id LIMIT 1) \
+                     RETURNING *",
+                )
+                .bind(worker)
+                .bind(until)
+                .bind(millis(now))
+                .fetch_optional(conn)
+                .await?;
+                row.as_ref().map(job_from_row).transpose()
+            })
+        })
+        .await
     }
 
     async fn extend_lease(&self, id: i64, worker: &str, until: Timestamp) -> Result<bool, StoreError> {
-        let result =
-            sqlx::query("UPDATE jobs SET locked_until = ? WHERE id = ? AND state = 'running' AND locked_by = ?")
+        let worker = worker.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let result = sqlx::query(
+                    "UPDATE jobs SET locked_until = ? WHERE id = ? AND state = 'running' AND locked_by = ?",
+                )
                 .bind(millis(until))
                 .bind(id)
                 .bind(worker)
-                .execute(&self.writer)
+                .execute(conn)
                 .await?;
-        Ok(result.rows_affected() == 1)
+                Ok(result.rows_affected() == 1)
+            })
+        })
+        .await
     }
 
     async fn finish_job(&self, id: i64, worker: &str, now: Timestamp) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE jobs SET state = 'done', finished_at = ?, locked_by = NULL, locked_until = NULL \
-             WHERE id = ? AND state = 'running' AND locked_by = ?",
-        )
-        .bind(millis(now))
-        .bind(id)
-        .bind(worker)
-        .execute(&self.writer)
-        .await?;
-        Ok(result.rows_affected() == 1)
+        let worker = worker.to_owned();
+        self.write(move |conn| Box::pin(async move { finish(conn, id, &worker, now).await })).await
     }
 
     async fn retry_job(&self, id: i64, worker: &str, run_after: Timestamp, error: &str) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE jobs SET state = 'pending', run_after = ?, last_error = ?, locked_by = NULL, locked_until = NULL \
-             WHERE id = ? AND state = 'running' AND locked_by = ?",
-        )
-        .bind(millis(run_after))
-        .bind(error)
-        .bind(id)
-        .bind(worker)
-        .execute(&self.writer)
-        .await;
-        match result {
-            Ok(done) => Ok(done.rows_affected() == 1),
-            // A newer pending job with the same coalesce key exists: it renders the same state,
-            // so this one is no longer needed.
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => self.finish_job(id, worker, run_after).await,
-            Err(e) => Err(e.into()),
-        }
+        let (worker, error) = (worker.to_owned(), error.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let result = sqlx::query(
+                    "UPDATE jobs SET state = 'pending', run_after = ?, last_error = ?, locked_by = NULL, locked_until = NULL \
+                     WHERE id = ? AND state = 'running' AND locked_by = ?",
+                )
+                .bind(millis(run_after))
+                .bind(error)
+                .bind(id)
+                .bind(&worker)
+                .execute(&mut *conn)
+                .await;
+                match result {
+                    Ok(done) => Ok(done.rows_affected() == 1),
+                    // A newer pending job with the same coalesce key exists: it renders the same
+                    // state, so this one is no longer needed.
+                    Err(sqlx::Error::Database(e)) if e.is_unique_violation() => finish(conn, id, &worker, run_after).await,
+                    Err(e) => Err(e.into()),
+                }
+            })
+        })
+        .await
     }
 
     async fn bury_job(&self, id: i64, worker: &str, now: Timestamp, error: &str) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE jobs SET state = 'dead', finished_at = ?, last_error = ?, locked_by = NULL, locked_until = NULL \
-             WHERE id = ? AND state = 'running' AND locked_by = ?",
-        )
-        .bind(millis(now))
-        .bind(error)
-        .bind(id)
-        .bind(worker)
-        .execute(&self.writer)
-        .await?;
-        Ok(result.rows_affected() == 1)
+        let (worker, error) = (worker.to_owned(), error.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let result = sqlx::query(
+                    "UPDATE jobs SET state = 'dead', finished_at = ?, last_error = ?, locked_by = NULL, locked_until = NULL \
+                     WHERE id = ? AND state = 'running' AND locked_by = ?",
+                )
+                .bind(millis(now))
+                .bind(error)
+                .bind(id)
+                .bind(worker)
+                .execute(conn)
+                .await?;
+                Ok(result.rows_affected() == 1)
+            })
+        })
+        .await
     }
 
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
@@ -417,26 +469,32 @@ impl Store for SqliteStore {
     }
 
     async fn save_war_room(&self, room: &WarRoom, now: Timestamp) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO war_rooms (incident_seq, round, planned_name, channel_id, channel_name, context_ts, topic, summary_ts, archived, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (incident_seq, round) DO UPDATE SET planned_name = excluded.planned_name, channel_id = excluded.channel_id, \
-             channel_name = excluded.channel_name, context_ts = excluded.context_ts, topic = excluded.topic, \
-             summary_ts = excluded.summary_ts, archived = excluded.archived",
-        )
-        .bind(room.incident.seq())
-        .bind(i64::from(room.round))
-        .bind(&room.planned_name)
-        .bind(&room.channel_id)
-        .bind(&room.channel_name)
-        .bind(&room.context_ts)
-        .bind(&room.topic)
-        .bind(&room.summary_ts)
-        .bind(i64::from(room.archived))
-        .bind(millis(now))
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        let room = room.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO war_rooms (incident_seq, round, planned_name, channel_id, channel_name, context_ts, topic, summary_ts, archived, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                     ON CONFLICT (incident_seq, round) DO UPDATE SET planned_name = excluded.planned_name, channel_id = excluded.channel_id, \
+                     channel_name = excluded.channel_name, context_ts = excluded.context_ts, topic = excluded.topic, \
+                     summary_ts = excluded.summary_ts, archived = excluded.archived",
+                )
+                .bind(room.incident.seq())
+                .bind(i64::from(room.round))
+                .bind(&room.planned_name)
+                .bind(&room.channel_id)
+                .bind(&room.channel_name)
+                .bind(&room.context_ts)
+                .bind(&room.topic)
+                .bind(&room.summary_ts)
+                .bind(i64::from(room.archived))
+                .bind(millis(now))
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn open_incidents_of(&self, service: &str) -> Result<Vec<IncidentId>, StoreError> {
@@ -466,30 +524,48 @@ impl Store for SqliteStore {
     }
 
     async fn set_incident_channel(&self, id: IncidentId, channel: &ChannelRef) -> Result<(), StoreError> {
-        sqlx::query("UPDATE incidents SET channel_id = ?, channel_name = ? WHERE seq = ?")
-            .bind(&channel.id)
-            .bind(&channel.name)
-            .bind(id.seq())
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        let channel = channel.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query("UPDATE incidents SET channel_id = ?, channel_name = ? WHERE seq = ?")
+                    .bind(&channel.id)
+                    .bind(&channel.name)
+                    .bind(id.seq())
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn set_incident_ticket(&self, id: IncidentId, key: &TicketKey) -> Result<(), StoreError> {
-        sqlx::query("UPDATE incidents SET ticket_key = ? WHERE seq = ?")
-            .bind(key.as_str())
-            .bind(id.seq())
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        let key = key.as_str().to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query("UPDATE incidents SET ticket_key = ? WHERE seq = ?")
+                    .bind(key)
+                    .bind(id.seq())
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn add_responders(&self, id: IncidentId, responders: &[Responder], now: Timestamp) -> Result<(), StoreError> {
         if responders.is_empty() {
             return Ok(());
         }
-        responders_insert(id, responders, now).build().execute(&self.writer).await?;
-        Ok(())
+        let responders = responders.to_vec();
+        self.write(move |conn| {
+            Box::pin(async move {
+                responders_insert(id, &responders, now).build().execute(conn).await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn responders(&self, id: IncidentId) -> Result<Vec<Responder>, StoreError> {
@@ -509,67 +585,73 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let _ = now;
-        match change {
-            Capture::New(entry) => {
-                sqlx::query(
-                    "INSERT INTO transcript (channel_id, ts, incident_seq, thread_ts, user_id, bot, kind, text, files, origin) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                )
-                .bind(&entry.channel)
-                .bind(&entry.ts)
-                .bind(id.seq())
-                .bind(&entry.thread_ts)
-                .bind(&entry.user)
-                .bind(i64::from(entry.bot))
-                .bind(entry.kind.as_str())
-                .bind(&entry.text)
-                .bind(to_json(&entry.files))
-                .bind(origin.as_str())
-                .execute(&self.writer)
-                .await?;
-            }
-            Capture::Edit { channel, ts, text, edited_ts } => {
-                let updated = sqlx::query(
-                    "UPDATE transcript SET previous_text = text, text = ?, edited_ts = ? \
-                     WHERE channel_id = ? AND ts = ? AND deleted = 0 AND (edited_ts IS NULL OR edited_ts < ?) AND text <> ?",
-                )
-                .bind(text)
-                .bind(edited_ts)
-                .bind(channel)
-                .bind(ts)
-                .bind(edited_ts)
-                .bind(text)
-                .execute(&self.writer)
-                .await?;
-                if updated.rows_affected() == 0 {
-                    sqlx::query(
-                        "INSERT INTO transcript (channel_id, ts, incident_seq, kind, text, edited_ts, origin) \
-                         VALUES (?, ?, ?, 'message', ?, ?, ?) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(channel)
-                    .bind(ts)
-                    .bind(id.seq())
-                    .bind(text)
-                    .bind(edited_ts)
-                    .bind(origin.as_str())
-                    .execute(&self.writer)
-                    .await?;
+        let change = change.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                match &change {
+                    Capture::New(entry) => {
+                        sqlx::query(
+                            "INSERT INTO transcript (channel_id, ts, incident_seq, thread_ts, user_id, bot, kind, text, files, origin) \
+                             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                        )
+                        .bind(&entry.channel)
+                        .bind(&entry.ts)
+                        .bind(id.seq())
+                        .bind(&entry.thread_ts)
+                        .bind(&entry.user)
+                        .bind(i64::from(entry.bot))
+                        .bind(entry.kind.as_str())
+                        .bind(&entry.text)
+                        .bind(to_json(&entry.files))
+                        .bind(origin.as_str())
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    Capture::Edit { channel, ts, text, edited_ts } => {
+                        let updated = sqlx::query(
+                            "UPDATE transcript SET previous_text = text, text = ?, edited_ts = ? \
+                             WHERE channel_id = ? AND ts = ? AND deleted = 0 AND (edited_ts IS NULL OR edited_ts < ?) AND text <> ?",
+                        )
+                        .bind(text)
+                        .bind(edited_ts)
+                        .bind(channel)
+                        .bind(ts)
+                        .bind(edited_ts)
+                        .bind(text)
+                        .execute(&mut *conn)
+                        .await?;
+                        if updated.rows_affected() == 0 {
+                            sqlx::query(
+                                "INSERT INTO transcript (channel_id, ts, incident_seq, kind, text, edited_ts, origin) \
+                                 VALUES (?, ?, ?, 'message', ?, ?, ?) ON CONFLICT DO NOTHING",
+                            )
+                            .bind(channel)
+                            .bind(ts)
+                            .bind(id.seq())
+                            .bind(text)
+                            .bind(edited_ts)
+                            .bind(origin.as_str())
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                    }
+                    Capture::Delete { channel, ts } => {
+                        sqlx::query(
+                            "INSERT INTO transcript (channel_id, ts, incident_seq, kind, text, deleted, origin) VALUES (?, ?, ?, 'message', '', 1, ?) \
+                             ON CONFLICT (channel_id, ts) DO UPDATE SET deleted = 1, text = '', previous_text = NULL, files = '[]'",
+                        )
+                        .bind(channel)
+                        .bind(ts)
+                        .bind(id.seq())
+                        .bind(origin.as_str())
+                        .execute(&mut *conn)
+                        .await?;
+                    }
                 }
-            }
-            Capture::Delete { channel, ts } => {
-                sqlx::query(
-                    "INSERT INTO transcript (channel_id, ts, incident_seq, kind, text, deleted, origin) VALUES (?, ?, ?, 'message', '', 1, ?) \
-                     ON CONFLICT (channel_id, ts) DO UPDATE SET deleted = 1, text = '', previous_text = NULL, files = '[]'",
-                )
-                .bind(channel)
-                .bind(ts)
-                .bind(id.seq())
-                .bind(origin.as_str())
-                .execute(&self.writer)
-                .await?;
-            }
-        }
-        Ok(())
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn transcript_lines(&self, id: IncidentId) -> Result<Vec<TranscriptLine>, StoreError> {
@@ -601,23 +683,35 @@ impl Store for SqliteStore {
     }
 
     async fn heartbeat(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
-        let previous: Option<i64> = sqlx::query_scalar("SELECT last_seen FROM listener_heartbeat WHERE id = 1")
-            .fetch_optional(&self.writer)
-            .await?;
-        sqlx::query("INSERT INTO listener_heartbeat (id, last_seen) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen")
-            .bind(millis(now))
-            .execute(&self.writer)
+        let previous: Option<i64> = self
+            .write(move |conn| {
+                Box::pin(async move {
+                    let previous = sqlx::query_scalar("SELECT last_seen FROM listener_heartbeat WHERE id = 1")
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                    sqlx::query("INSERT INTO listener_heartbeat (id, last_seen) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen")
+                        .bind(millis(now))
+                        .execute(conn)
+                        .await?;
+                    Ok(previous)
+                })
+            })
             .await?;
         opt_from_millis(previous)
     }
 
     async fn record_gap(&self, started_at: Timestamp, ended_at: Timestamp) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO listening_gaps (started_at, ended_at) VALUES (?, ?)")
-            .bind(millis(started_at))
-            .bind(millis(ended_at))
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO listening_gaps (started_at, ended_at) VALUES (?, ?)")
+                    .bind(millis(started_at))
+                    .bind(millis(ended_at))
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn gaps(&self, from: Timestamp, to: Timestamp) -> Result<Vec<(Timestamp, Timestamp)>, StoreError> {
@@ -630,16 +724,22 @@ impl Store for SqliteStore {
     }
 
     async fn save_transcript(&self, id: IncidentId, markdown: &str, now: Timestamp) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO transcripts (incident_seq, markdown, rendered_at) VALUES (?, ?, ?) \
-             ON CONFLICT (incident_seq) DO UPDATE SET markdown = excluded.markdown, rendered_at = excluded.rendered_at",
-        )
-        .bind(id.seq())
-        .bind(markdown)
-        .bind(millis(now))
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        let markdown = markdown.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO transcripts (incident_seq, markdown, rendered_at) VALUES (?, ?, ?) \
+                     ON CONFLICT (incident_seq) DO UPDATE SET markdown = excluded.markdown, rendered_at = excluded.rendered_at",
+                )
+                .bind(id.seq())
+                .bind(markdown)
+                .bind(millis(now))
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn transcript(&self, id: IncidentId) -> Result<Option<String>, StoreError> {
@@ -650,21 +750,27 @@ impl Store for SqliteStore {
     }
 
     async fn record_deployment(&self, d: &Deployment) -> Result<i64, StoreError> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO deployments (service, environment, version, commit_sha, url, pipeline, runbook, deployed_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&d.service)
-        .bind(&d.environment)
-        .bind(&d.version)
-        .bind(&d.commit)
-        .bind(&d.url)
-        .bind(&d.pipeline)
-        .bind(&d.runbook)
-        .bind(millis(d.deployed_at))
-        .fetch_one(&self.writer)
-        .await?;
-        Ok(id)
+        let d = d.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO deployments (service, environment, version, commit_sha, url, pipeline, runbook, deployed_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                )
+                .bind(&d.service)
+                .bind(&d.environment)
+                .bind(&d.version)
+                .bind(&d.commit)
+                .bind(&d.url)
+                .bind(&d.pipeline)
+                .bind(&d.runbook)
+                .bind(millis(d.deployed_at))
+                .fetch_one(conn)
+                .await?;
+                Ok(id)
+            })
+        })
+        .await
     }
 
     async fn deployments(
@@ -705,20 +811,26 @@ impl Store for SqliteStore {
     }
 
     async fn update_run(&self, run: &RunbookRun) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE runbook_runs SET state = ?, started_at = ?, finished_at = ?, summary = ?, link = ?, output_tail = ?, status_ts = ? WHERE id = ?",
-        )
-        .bind(run.state.as_str())
-        .bind(run.started_at.map(millis))
-        .bind(run.finished_at.map(millis))
-        .bind(&run.summary)
-        .bind(&run.link)
-        .bind(&run.output_tail)
-        .bind(&run.status_ts)
-        .bind(run.id)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        let run = run.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE runbook_runs SET state = ?, started_at = ?, finished_at = ?, summary = ?, link = ?, output_tail = ?, status_ts = ? WHERE id = ?",
+                )
+                .bind(run.state.as_str())
+                .bind(run.started_at.map(millis))
+                .bind(run.finished_at.map(millis))
+                .bind(&run.summary)
+                .bind(&run.link)
+                .bind(&run.output_tail)
+                .bind(&run.status_ts)
+                .bind(run.id)
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn last_automatic_run(&self, problem_key: &str, since: Timestamp) -> Result<Option<RunbookRun>, StoreError> {
@@ -810,16 +922,18 @@ struct SqliteTx {
 #[async_trait]
 impl StoreTx for SqliteTx {
     async fn linked_incident(&mut self, source: SourceKind, key: &ProblemKey) -> Result<Option<Incident>, StoreError> {
-        let seq: Option<i64> =
-            sqlx::query_scalar("SELECT incident_seq FROM incident_problems WHERE source = ? AND problem_key = ?")
-                .bind(source.as_str())
-                .bind(key.as_str())
-                .fetch_optional(&mut *self.tx)
-                .await?;
-        match seq {
-            Some(seq) => fetch_incident(&mut *self.tx, IncidentId::from_seq(seq)).await,
-            None => Ok(None),
-        }
+        let sql = format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents \
+             WHERE seq = (SELECT incident_seq FROM incident_problems WHERE source = ? AND problem_key = ?)"
+        );
+        sqlx::query(&sql)
+            .bind(source.as_str())
+            .bind(key.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .as_ref()
+            .map(incident_from_row)
+            .transpose()
     }
 
     async fn incident(&mut self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
@@ -913,26 +1027,29 @@ impl StoreTx for SqliteTx {
         alerts: &[Alert],
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        for alert in alerts {
-            sqlx::query(
-                "INSERT INTO alerts (incident_seq, fingerprint, status, summary, labels, starts_at, ends_at, url, first_seen, last_seen) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (incident_seq, fingerprint) DO UPDATE SET status = excluded.status, summary = excluded.summary, \
+        // One statement per chunk (each alert binds 10 of SQLite's 32,766 parameters).
+        for chunk in alerts.chunks(1000) {
+            let mut query = sqlx::QueryBuilder::<Sqlite>::new(
+                "INSERT INTO alerts (incident_seq, fingerprint, status, summary, labels, starts_at, ends_at, url, first_seen, last_seen) ",
+            );
+            query.push_values(chunk, |mut row, alert| {
+                row.push_bind(incident.seq())
+                    .push_bind(&alert.fingerprint)
+                    .push_bind(alert.status.as_str())
+                    .push_bind(&alert.summary)
+                    .push_bind(to_json(&alert.labels))
+                    .push_bind(alert.starts_at.map(millis))
+                    .push_bind(alert.ends_at.map(millis))
+                    .push_bind(&alert.url)
+                    .push_bind(millis(now))
+                    .push_bind(millis(now));
+            });
+            query.push(
+                " ON CONFLICT (incident_seq, fingerprint) DO UPDATE SET status = excluded.status, summary = excluded.summary, \
                  labels = excluded.labels, starts_at = COALESCE(excluded.starts_at, alerts.starts_at), ends_at = excluded.ends_at, \
                  url = COALESCE(excluded.url, alerts.url), last_seen = excluded.last_seen",
-            )
-            .bind(incident.seq())
-            .bind(&alert.fingerprint)
-            .bind(alert.status.as_str())
-            .bind(&alert.summary)
-            .bind(to_json(&alert.labels))
-            .bind(alert.starts_at.map(millis))
-            .bind(alert.ends_at.map(millis))
-            .bind(&alert.url)
-            .bind(millis(now))
-            .bind(millis(now))
-            .execute(&mut *self.tx)
-            .await?;
+            );
+            query.build().execute(&mut *self.tx).await?;
         }
         Ok(())
     }
@@ -966,15 +1083,17 @@ impl StoreTx for SqliteTx {
     }
 
     async fn add_timeline(&mut self, incident: IncidentId, events: &[TimelineEvent]) -> Result<(), StoreError> {
-        for event in events {
-            sqlx::query("INSERT INTO timeline (incident_seq, at, kind, actor, text) VALUES (?, ?, ?, ?, ?)")
-                .bind(incident.seq())
-                .bind(millis(event.at))
-                .bind(&event.kind)
-                .bind(event.actor.to_string())
-                .bind(&event.text)
-                .execute(&mut *self.tx)
-                .await?;
+        for chunk in events.chunks(1000) {
+            let mut query =
+                sqlx::QueryBuilder::<Sqlite>::new("INSERT INTO timeline (incident_seq, at, kind, actor, text) ");
+            query.push_values(chunk, |mut row, event| {
+                row.push_bind(incident.seq())
+                    .push_bind(millis(event.at))
+                    .push_bind(&event.kind)
+                    .push_bind(event.actor.to_string())
+                    .push_bind(&event.text);
+            });
+            query.build().execute(&mut *self.tx).await?;
         }
         Ok(())
     }
@@ -1059,5 +1178,69 @@ impl StoreTx for SqliteTx {
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         self.tx.commit().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store(dir: &tempfile::TempDir) -> SqliteStore {
+        let url = format!("sqlite://{}", dir.path().join("warroom.db").display());
+        SqliteStore::connect(&DatabaseSettings { url, synchronous: Synchronous::Full, max_connections: 2 })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn writes_waiting_together_are_each_stored_once_and_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let keys: Vec<String> = (0..50).map(|i| format!("key-{}", i % 25)).collect();
+        let writes = keys.iter().map(|key| store.record_inbound("test", key, Timestamp::now()));
+        let added = futures::future::try_join_all(writes).await.unwrap();
+        assert_eq!(added.iter().filter(|added| **added).count(), 25, "each key stored once: {added:?}");
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbound").fetch_one(&store.pool).await.unwrap();
+        assert_eq!(stored, 25);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_breaks_a_constraint_fails_alone_and_its_neighbours_are_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let good = |key: &'static str| store.record_inbound("test", key, Timestamp::now());
+        let bad = store.write(|conn| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO inbound (source, dedupe_key, received_at) VALUES ('test', NULL, 0)")
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        });
+        let (before, bad, after) = tokio::join!(good("before"), bad, good("after"));
+        assert!(before.unwrap() && after.unwrap());
+        assert!(bad.is_err());
+        assert_eq!(inbound_keys(&store).await, ["after", "before"]);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_fails_otherwise_abandons_its_batch_and_every_caller_hears_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let good = |key: &'static str| store.record_inbound("test", key, Timestamp::now());
+        let bad = store.write(|conn| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO no_such_table VALUES (1)").execute(conn).await?;
+                Ok(())
+            })
+        });
+        let (before, bad, after) = tokio::join!(good("before"), bad, good("after"));
+        assert!(before.is_err() && bad.is_err() && after.is_err(), "{before:?} {bad:?} {after:?}");
+        assert!(inbound_keys(&store).await.is_empty(), "nothing of the batch was stored");
+        assert!(good("later").await.unwrap(), "the writer goes on with the next batch");
+    }
+
+    async fn inbound_keys(store: &SqliteStore) -> Vec<String> {
+        sqlx::query_scalar("SELECT dedupe_key FROM inbound ORDER BY dedupe_key").fetch_all(&store.pool).await.unwrap()
     }
 }
