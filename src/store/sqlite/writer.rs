@@ -21,11 +21,12 @@ use crate::store::StoreError;
 const MAX_BATCH: usize = 128;
 
 type Value = Box<dyn Any + Send>;
+type Reply = oneshot::Sender<Result<Value, StoreError>>;
 type Op = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<Value, StoreError>> + Send>;
 
 struct Queued {
     op: Op,
-    reply: oneshot::Sender<Result<Value, StoreError>>,
+    reply: Reply,
 }
 
 /// Hands writes to the group-commit task. Cheap to clone; the task ends with the last handle.
@@ -140,7 +141,7 @@ fn statement_only(error: &sqlx::Error) -> bool {
 /// run, that nothing was stored.
 async fn abort(
     tx: sqlx::Transaction<'static, sqlx::Sqlite>,
-    answered: Vec<(oneshot::Sender<Result<Value, StoreError>>, Result<Value, StoreError>)>,
+    answered: Vec<(Reply, Result<Value, StoreError>)>,
     error: &sqlx::Error,
 ) {
     warn!(error = %error, writes = answered.len(), "a group commit failed; its writes are rolled back");
@@ -149,7 +150,7 @@ async fn abort(
     fail_all(answered.into_iter().map(|(reply, _)| reply), error);
 }
 
-fn fail_all(replies: impl IntoIterator<Item = oneshot::Sender<Result<Value, StoreError>>>, error: &sqlx::Error) {
+fn fail_all(replies: impl IntoIterator<Item = Reply>, error: &sqlx::Error) {
     for reply in replies {
         let _ = reply
             .send(Err(StoreError::Unavailable(sqlx::Error::Protocol(format!("the write was not stored: {error}")))));
