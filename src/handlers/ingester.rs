@@ -76,13 +76,19 @@ async fn write_batches(services: Services, mut receiver: mpsc::Receiver<Pending>
     }
 }
 
-/// One transaction for the whole batch: all stored, or none.
+/// The whole batch as one group-commit write (see [`crate::store::Store::grouped`]): all stored,
+/// or none, in the same transaction and fsync as whatever else is being written.
 async fn write(services: &Services, batch: &[Pending]) -> Result<Vec<(Ingested, bool)>, StoreError> {
-    let mut tx = services.store.begin().await?;
-    let mut results = Vec::with_capacity(batch.len());
-    for pending in batch {
-        results.push(correlate::apply(services, &mut *tx, &pending.problem, &pending.body).await?);
-    }
-    tx.commit().await?;
-    Ok(results)
+    let deliveries: Vec<(Problem, Bytes)> = batch.iter().map(|p| (p.problem.clone(), p.body.clone())).collect();
+    let shared = services.clone();
+    crate::store::grouped(services.store.as_ref(), move |tx| {
+        Box::pin(async move {
+            let mut results = Vec::with_capacity(deliveries.len());
+            for (problem, body) in &deliveries {
+                results.push(correlate::apply(&shared, &mut *tx, problem, body).await?);
+            }
+            Ok(results)
+        })
+    })
+    .await
 }

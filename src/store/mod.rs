@@ -5,10 +5,12 @@
 
 pub mod sqlite;
 
+use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use jiff::Timestamp;
 
 use crate::config::DatabaseSettings;
@@ -134,11 +136,34 @@ pub struct Counts {
     pub deliveries: Vec<(String, String, u64)>,
 }
 
+/// Work for [`Store::grouped`]: it runs in a transaction shared with other writes and returns
+/// its answer, type-erased (see [`grouped`]).
+pub type GroupedWork = Box<
+    dyn for<'t> FnOnce(&'t mut (dyn StoreTx + 't)) -> BoxFuture<'t, Result<Box<dyn Any + Send>, StoreError>> + Send,
+>;
+
+/// Runs `work` through [`Store::grouped`] and returns its answer with its type.
+pub async fn grouped<T, F>(store: &dyn Store, work: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: for<'t> FnOnce(&'t mut (dyn StoreTx + 't)) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
+{
+    let work: GroupedWork =
+        Box::new(move |tx| Box::pin(async move { work(tx).await.map(|value| Box::new(value) as Box<dyn Any + Send>) }));
+    let value = store.grouped(work).await?;
+    value.downcast::<T>().map(|value| *value).map_err(|_| StoreError::Corrupt("grouped work answered the wrong type".into()))
+}
+
 /// Reads and the job queue.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Starts a write transaction (serialised with other writers).
     async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError>;
+    /// Runs `work` in the next group commit, with whatever other writes are waiting: one
+    /// transaction and one fsync for all of them. `work` is all or nothing (when it fails none of
+    /// its changes are kept and the others still commit); the answer comes after the commit.
+    /// `work` does not commit: [`StoreTx::commit`] inside it does nothing.
+    async fn grouped(&self, work: GroupedWork) -> Result<Box<dyn Any + Send>, StoreError>;
     /// Checks the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -24,7 +24,7 @@ use warroom::domain::{
 use warroom::handlers::Services;
 use warroom::sim::{SimConfig, SimSlack};
 use warroom::store::sqlite::SqliteStore;
-use warroom::store::{Enqueued, IncidentFilter, Job, NewJob, Store, StoreError, StoreTx};
+use warroom::store::{Enqueued, GroupedWork, IncidentFilter, Job, NewJob, Store, StoreError, StoreTx};
 
 pub const WEBHOOK_TOKEN: &str = "test-webhook-token";
 pub const API_TOKEN: &str = "test-api-token";
@@ -267,6 +267,10 @@ impl Store for SwitchableStore {
     async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError> {
         self.check()?;
         self.inner.begin().await
+    }
+    async fn grouped(&self, work: GroupedWork) -> Result<Box<dyn std::any::Any + Send>, StoreError> {
+        self.check()?;
+        self.inner.grouped(work).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.check()?;

@@ -4,6 +4,7 @@
 
 mod writer;
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use jiff::Timestamp;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
-use super::{Counts, Enqueued, IncidentFilter, Job, JobKey, JobState, NewJob, Store, StoreError, StoreTx};
+use super::{Counts, Enqueued, GroupedWork, IncidentFilter, Job, JobKey, JobState, NewJob, Store, StoreError, StoreTx};
 use crate::config::{DatabaseSettings, Synchronous};
 use crate::domain::incident::{ChannelRef, NewIncident, Outcome};
 use crate::domain::runbook_run::{Deployment, RunState, RunbookRun};
@@ -220,7 +221,18 @@ async fn finish(conn: &mut SqliteConnection, id: i64, worker: &str, now: Timesta
 impl Store for SqliteStore {
     async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError> {
         let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(Box::new(SqliteTx { tx }))
+        Ok(Box::new(SqliteTx { tx: TxConn::Own(tx) }))
+    }
+
+    async fn grouped(&self, work: GroupedWork) -> Result<Box<dyn Any + Send>, StoreError> {
+        self.writes
+            .write_atomic(move |conn| {
+                Box::pin(async move {
+                    let mut tx = SqliteTx { tx: TxConn::Group(conn) };
+                    work(&mut tx).await
+                })
+            })
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -914,13 +926,38 @@ fn responders_insert<'a>(
     query
 }
 
-/// An open `BEGIN IMMEDIATE` transaction.
-struct SqliteTx {
-    tx: Transaction<'static, Sqlite>,
+/// An open `BEGIN IMMEDIATE` transaction: our own, or a group commit's (see [`Store::grouped`]).
+struct SqliteTx<'c> {
+    tx: TxConn<'c>,
+}
+
+enum TxConn<'c> {
+    Own(Transaction<'static, Sqlite>),
+    Group(&'c mut SqliteConnection),
+}
+
+impl std::ops::Deref for TxConn<'_> {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        match self {
+            Self::Own(tx) => tx,
+            Self::Group(conn) => conn,
+        }
+    }
+}
+
+impl std::ops::DerefMut for TxConn<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        match self {
+            Self::Own(tx) => tx,
+            Self::Group(conn) => conn,
+        }
+    }
 }
 
 #[async_trait]
-impl StoreTx for SqliteTx {
+impl StoreTx for SqliteTx<'_> {
     async fn linked_incident(&mut self, source: SourceKind, key: &ProblemKey) -> Result<Option<Incident>, StoreError> {
         let sql = format!(
             "SELECT {INCIDENT_COLUMNS} FROM incidents \
@@ -1176,7 +1213,11 @@ impl StoreTx for SqliteTx {
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        self.tx.commit().await?;
+        match self.tx {
+            TxConn::Own(tx) => tx.commit().await?,
+            // The group's writer commits once the whole group has run.
+            TxConn::Group(_) => {}
+        }
         Ok(())
     }
 }
@@ -1238,6 +1279,27 @@ mod tests {
         assert!(before.is_err() && bad.is_err() && after.is_err(), "{before:?} {bad:?} {after:?}");
         assert!(inbound_keys(&store).await.is_empty(), "nothing of the batch was stored");
         assert!(good("later").await.unwrap(), "the writer goes on with the next batch");
+    }
+
+    #[tokio::test]
+    async fn grouped_work_that_fails_keeps_none_of_its_changes_and_its_neighbours_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let failing = crate::store::grouped(&store, |tx| {
+            Box::pin(async move {
+                tx.record_inbound("test", "first-of-failing", Timestamp::now()).await?;
+                tx.record_inbound("test", "second-of-failing", Timestamp::now()).await?;
+                Err::<(), _>(StoreError::NotFound)
+            })
+        });
+        let succeeding = crate::store::grouped(&store, |tx| {
+            Box::pin(async move { tx.record_inbound("test", "grouped", Timestamp::now()).await })
+        });
+        let neighbour = store.record_inbound("test", "neighbour", Timestamp::now());
+        let (failing, succeeding, neighbour) = tokio::join!(failing, succeeding, neighbour);
+        assert!(matches!(failing, Err(StoreError::NotFound)), "{failing:?}");
+        assert!(succeeding.unwrap() && neighbour.unwrap());
+        assert_eq!(inbound_keys(&store).await, ["grouped", "neighbour"]);
     }
 
     async fn inbound_keys(store: &SqliteStore) -> Vec<String> {

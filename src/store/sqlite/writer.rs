@@ -26,6 +26,8 @@ type Op = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Resu
 
 struct Queued {
     op: Op,
+    /// Under its own savepoint: a write of several statements that must be all or nothing.
+    atomic: bool,
     reply: Reply,
 }
 
@@ -44,15 +46,34 @@ impl Writer {
     }
 
     /// Runs `op` in the next group transaction and returns its value once that is committed.
+    /// `op` must be one statement, or statements where a later one failing leaves the earlier
+    /// ones without effect (see [`run_one`]); otherwise use [`Writer::write_atomic`].
     pub(super) async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
     {
+        self.submit(op, false).await
+    }
+
+    /// Like [`Writer::write`], for a write of any number of statements: under a savepoint, so
+    /// when it fails none of its changes are stored.
+    pub(super) async fn write_atomic<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
+    {
+        self.submit(op, true).await
+    }
+
+    async fn submit<T, F>(&self, op: F, atomic: bool) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
-        let op: Op =
-            Box::new(move |conn| Box::pin(async move { op(conn).await.map(|value| Box::new(value) as Value) }));
-        self.queue.send(Queued { op, reply }).await.map_err(|_| stopped())?;
+        let op: Op = Box::new(move |conn| Box::pin(async move { op(conn).await.map(|value| Box::new(value) as Value) }));
+        self.queue.send(Queued { op, atomic, reply }).await.map_err(|_| stopped())?;
         let value = answer.await.map_err(|_| stopped())??;
         value
             .downcast::<T>()
@@ -86,12 +107,13 @@ async fn commit(pool: &SqlitePool, batch: Vec<Queued>) {
     };
     let mut answered = Vec::with_capacity(batch.len());
     let mut failed = None;
-    for Queued { op, reply } in batch {
+    for Queued { op, atomic, reply } in batch {
         if failed.is_some() {
             answered.push((reply, Ok(Box::new(()) as Value)));
             continue;
         }
-        match run_one(&mut tx, op).await {
+        let result = if atomic { run_atomic(&mut tx, op).await } else { run_one(&mut tx, op).await };
+        match result {
             Ok(result) => answered.push((reply, result)),
             Err(error) => {
                 answered.push((reply, Ok(Box::new(()) as Value)));
@@ -129,6 +151,18 @@ async fn run_one(conn: &mut SqliteConnection, op: Op) -> Result<Result<Value, St
         Err(StoreError::Unavailable(error)) if !statement_only(&error) => Err(error),
         result => Ok(result),
     }
+}
+
+/// Runs one write under a savepoint; when it fails, its changes are undone and the transaction
+/// goes on. `Err` means the transaction itself was lost.
+async fn run_atomic(conn: &mut SqliteConnection, op: Op) -> Result<Result<Value, StoreError>, sqlx::Error> {
+    sqlx::query("SAVEPOINT atomic_write").execute(&mut *conn).await?;
+    let result = op(&mut *conn).await;
+    if result.is_err() {
+        sqlx::query("ROLLBACK TO atomic_write").execute(&mut *conn).await?;
+    }
+    sqlx::query("RELEASE atomic_write").execute(&mut *conn).await?;
+    Ok(result)
 }
 
 /// Whether SQLite undid only the failing statement (a constraint), leaving the transaction open.
