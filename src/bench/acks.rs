@@ -92,8 +92,8 @@ async fn measure(plan: &Plan, sim: &SimSlack, scratch: &Scratch) -> anyhow::Resu
     );
     report.if_missed(
         "slack-morphism reads the next frame of a connection only after the callback of the previous one \
-         returned, so each connection acks one envelope at a time and every ack waits for its event's SQLite \
-         commit (an fsync with synchronous=FULL); the simulated Slack shares the 2 cores",
+         returned, so each connection acks one envelope at a time and every ack waits for the group commit \
+         that stores its event (an fsync with synchronous=FULL); the simulated Slack shares the 2 cores",
     );
     Ok(report)
 }

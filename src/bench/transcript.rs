@@ -116,7 +116,7 @@ async fn scenario(plan: &Plan, sim: &SimSlack, app: &InProcess) -> anyhow::Resul
         PEOPLE.len()
     ));
     let rate = captures.len() as f64 / capture_time.as_secs_f64();
-    report.row("capture rate (live path, one commit per line)", format!("{rate:.0} lines/s"), "", None);
+    report.row("capture rate (live path, group-committed)", format!("{rate:.0} lines/s"), "", None);
     report.row(
         "resolve → transcript attached",
         ms(attached_after),
