@@ -1,8 +1,9 @@
 //! Group commit for deliveries. With `synchronous = FULL` every commit waits for an fsync, and
 //! SQLite has one writer, so one transaction per delivery caps throughput at one fsync each.
-//! Deliveries that arrive while a commit is under way are stored together in the next
-//! transaction — one fsync for all of them — and each caller is answered only after that commit,
-//! so a 2xx still means "on disk".
+//! Deliveries that arrive while a batch is being stored wait here and go as the next batch: one
+//! all-or-nothing write in the store's group commit ([`crate::store::Store::grouped`]), sharing
+//! its transaction and fsync with whatever else is being written. Each caller is answered only
+//! after that commit, so a 2xx still means "on disk".
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};

@@ -151,7 +151,10 @@ where
     let work: GroupedWork =
         Box::new(move |tx| Box::pin(async move { work(tx).await.map(|value| Box::new(value) as Box<dyn Any + Send>) }));
     let value = store.grouped(work).await?;
-    value.downcast::<T>().map(|value| *value).map_err(|_| StoreError::Corrupt("grouped work answered the wrong type".into()))
+    value
+        .downcast::<T>()
+        .map(|value| *value)
+        .map_err(|_| StoreError::Corrupt("grouped work answered the wrong type".into()))
 }
 
 /// Reads and the job queue.

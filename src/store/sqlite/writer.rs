@@ -72,7 +72,8 @@ impl Writer {
         F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let op: Op = Box::new(move |conn| Box::pin(async move { op(conn).await.map(|value| Box::new(value) as Value) }));
+        let op: Op =
+            Box::new(move |conn| Box::pin(async move { op(conn).await.map(|value| Box::new(value) as Value) }));
         self.queue.send(Queued { op, atomic, reply }).await.map_err(|_| stopped())?;
         let value = answer.await.map_err(|_| stopped())??;
         value
