@@ -28,6 +28,7 @@
 //! - [`sources`]: comments back on source problems (Dynatrace).
 
 pub mod app;
+pub mod batch;
 pub mod bench;
 pub mod config;
 pub mod demo;

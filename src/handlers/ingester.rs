@@ -49,14 +49,7 @@ impl Ingester {
 }
 
 async fn write_batches(services: Services, mut receiver: mpsc::Receiver<Pending>) {
-    while let Some(first) = receiver.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = crate::batch::next_batch(&mut receiver, MAX_BATCH).await {
         match write(&services, &batch).await {
             Ok(results) => {
                 for (pending, (ingested, jobs_added)) in batch.into_iter().zip(results) {

@@ -88,14 +88,7 @@ fn stopped() -> StoreError {
 }
 
 async fn run(pool: SqlitePool, mut receiver: mpsc::Receiver<Queued>) {
-    while let Some(first) = receiver.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = crate::batch::next_batch(&mut receiver, MAX_BATCH).await {
         commit(&pool, batch).await;
     }
 }
@@ -107,23 +100,21 @@ async fn commit(pool: &SqlitePool, batch: Vec<Queued>) {
         Err(error) => return fail_all(batch.into_iter().map(|q| q.reply), &error),
     };
     let mut answered = Vec::with_capacity(batch.len());
-    let mut failed = None;
-    for Queued { op, atomic, reply } in batch {
-        if failed.is_some() {
-            answered.push((reply, Ok(Box::new(()) as Value)));
-            continue;
-        }
+    let mut waiting = batch.into_iter();
+    while let Some(Queued { op, atomic, reply }) = waiting.next() {
         let result = if atomic { run_atomic(&mut tx, op).await } else { run_one(&mut tx, op).await };
         match result {
             Ok(result) => answered.push((reply, result)),
             Err(error) => {
-                answered.push((reply, Ok(Box::new(()) as Value)));
-                failed = Some(error);
+                // Those that ran, this one and those that never ran: nothing of theirs is kept.
+                let replies =
+                    answered.into_iter().map(|(reply, _)| reply).chain([reply]).chain(waiting.map(|q| q.reply));
+                warn!(error = %error, "a group commit failed; its writes are rolled back");
+                // A failed rollback leaves the connection to sqlx, which rolls back before its next use.
+                let _ = tx.rollback().await;
+                return fail_all(replies, &error);
             }
         }
-    }
-    if let Some(error) = failed {
-        return abort(tx, answered, &error).await;
     }
     match tx.commit().await {
         Ok(()) => {
@@ -170,19 +161,6 @@ async fn run_atomic(conn: &mut SqliteConnection, op: Op) -> Result<Result<Value,
 fn statement_only(error: &sqlx::Error) -> bool {
     use sqlx::error::ErrorKind;
     matches!(error, sqlx::Error::Database(e) if matches!(e.kind(), ErrorKind::UniqueViolation | ErrorKind::ForeignKeyViolation | ErrorKind::NotNullViolation | ErrorKind::CheckViolation))
-}
-
-/// The transaction cannot go on: roll it back and tell every caller, also those whose write had
-/// run, that nothing was stored.
-async fn abort(
-    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
-    answered: Vec<(Reply, Result<Value, StoreError>)>,
-    error: &sqlx::Error,
-) {
-    warn!(error = %error, writes = answered.len(), "a group commit failed; its writes are rolled back");
-    // A failed rollback leaves the connection to sqlx, which rolls back before its next use.
-    let _ = tx.rollback().await;
-    fail_all(answered.into_iter().map(|(reply, _)| reply), error);
 }
 
 fn fail_all(replies: impl IntoIterator<Item = Reply>, error: &sqlx::Error) {
