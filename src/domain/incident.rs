@@ -113,6 +113,35 @@ pub struct NewIncident {
 }
 
 impl NewIncident {
+    /// The incident as stored under `id`: open, with nothing else recorded yet.
+    #[must_use]
+    pub fn into_incident(self, id: IncidentId) -> Incident {
+        Incident {
+            id,
+            title: self.title,
+            severity: self.severity,
+            service: self.service,
+            status: IncidentStatus::Open,
+            source: self.source,
+            problem_key: self.problem_key,
+            description: self.description,
+            url: self.url,
+            labels: self.labels,
+            entities: self.entities,
+            opened_at: self.opened_at,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            resolved_at: None,
+            resolved_by: None,
+            summary: None,
+            commander: None,
+            assignee: None,
+            channel: None,
+            ticket: None,
+            reopen_count: 0,
+        }
+    }
+
     /// The incident a first sighting of `problem` opens.
     #[must_use]
     pub fn from_problem(problem: &Problem, now: Timestamp) -> Self {

@@ -130,6 +130,22 @@ pub struct Alert {
     pub url: Option<String>,
 }
 
+impl Alert {
+    /// Folds `seen` into `known` by fingerprint, as the store keeps alerts: a newly seen alert
+    /// replaces the known one, except that a start time or link it lacks keeps the known one.
+    pub fn merge_into(known: &mut Vec<Self>, seen: &[Self]) {
+        for alert in seen {
+            match known.iter_mut().find(|k| k.fingerprint == alert.fingerprint) {
+                Some(kept) => {
+                    let (starts_at, url) = (alert.starts_at.or(kept.starts_at), alert.url.clone().or(kept.url.take()));
+                    *kept = Self { starts_at, url, ..alert.clone() };
+                }
+                None => known.push(alert.clone()),
+            }
+        }
+    }
+}
+
 /// One ongoing fault, normalised.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
@@ -146,4 +162,38 @@ pub struct Problem {
     pub alerts: Vec<Alert>,
     /// A human-facing number the source shows (Dynatrace `P-123456`), if any.
     pub display_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(fingerprint: &str, status: AlertStatus, starts_at: Option<i64>, url: Option<&str>) -> Alert {
+        Alert {
+            fingerprint: fingerprint.to_owned(),
+            status,
+            summary: format!("{fingerprint} {}", status.as_str()),
+            labels: BTreeMap::new(),
+            starts_at: starts_at.map(|s| Timestamp::from_second(s).unwrap()),
+            ends_at: None,
+            url: url.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn merging_replaces_known_alerts_by_fingerprint_keeping_a_start_and_link_the_new_one_lacks() {
+        let mut known = vec![alert("a", AlertStatus::Firing, Some(10), Some("https://example.test/a"))];
+        let seen = [alert("a", AlertStatus::Resolved, None, None), alert("b", AlertStatus::Firing, Some(20), None)];
+        Alert::merge_into(&mut known, &seen);
+        assert_eq!(
+            known,
+            [
+                Alert {
+                    summary: "a resolved".to_owned(),
+                    ..alert("a", AlertStatus::Resolved, Some(10), Some("https://example.test/a"))
+                },
+                alert("b", AlertStatus::Firing, Some(20), None),
+            ]
+        );
+    }
 }

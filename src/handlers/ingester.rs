@@ -77,11 +77,8 @@ async fn write(services: &Services, batch: &[Pending]) -> Result<Vec<(Ingested, 
     let shared = services.clone();
     crate::store::grouped(services.store.as_ref(), move |tx| {
         Box::pin(async move {
-            let mut results = Vec::with_capacity(deliveries.len());
-            for (problem, body) in &deliveries {
-                results.push(correlate::apply(&shared, &mut *tx, problem, body).await?);
-            }
-            Ok(results)
+            let deliveries: Vec<(&Problem, &[u8])> = deliveries.iter().map(|(p, b)| (p, b.as_ref())).collect();
+            correlate::apply_all(&shared, &mut *tx, &deliveries).await
         })
     })
     .await

@@ -255,3 +255,18 @@ pub async fn enqueue(
     let deadline = now.checked_add(budget).unwrap_or(Timestamp::MAX);
     tx.enqueue(job, now, deadline).await
 }
+
+/// Enqueues `jobs` inside `tx`, in order, in one statement; returns how many were added.
+pub async fn enqueue_all(
+    tx: &mut dyn StoreTx,
+    jobs: &[NewJob],
+    now: Timestamp,
+    budget: Duration,
+) -> Result<u64, StoreError> {
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    let budget = jiff::SignedDuration::try_from(budget).unwrap_or(jiff::SignedDuration::MAX);
+    let deadline = now.checked_add(budget).unwrap_or(Timestamp::MAX);
+    tx.enqueue_all(jobs, now, deadline).await
+}

@@ -255,13 +255,30 @@ pub trait Store: Send + Sync + 'static {
     async fn last_automatic_run(&self, problem_key: &str, since: Timestamp) -> Result<Option<RunbookRun>, StoreError>;
 }
 
+/// A delivery as kept: the parsed problem, its raw body and what it meant.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryRecord<'a> {
+    pub problem: &'a Problem,
+    pub body: &'a [u8],
+    pub incident: Option<IncidentId>,
+    pub outcome: Outcome,
+}
+
 /// One write transaction. Dropping it without [`StoreTx::commit`] rolls back.
 #[async_trait]
 pub trait StoreTx: Send {
     /// The incident a problem key is linked to now, if any.
     async fn linked_incident(&mut self, source: SourceKind, key: &ProblemKey) -> Result<Option<Incident>, StoreError>;
+    /// The incidents any of `keys` is linked to now, each with the key that links it, in one
+    /// read: a batch of deliveries looks up every incident it touches at once.
+    async fn linked_incidents(
+        &mut self,
+        keys: &[(SourceKind, &ProblemKey)],
+    ) -> Result<Vec<((SourceKind, ProblemKey), Incident)>, StoreError>;
     async fn incident(&mut self, id: IncidentId) -> Result<Option<Incident>, StoreError>;
     async fn alerts(&mut self, id: IncidentId) -> Result<Vec<Alert>, StoreError>;
+    /// The alerts of every incident in `ids`, in one read.
+    async fn alerts_of(&mut self, ids: &[IncidentId]) -> Result<Vec<(IncidentId, Alert)>, StoreError>;
     async fn insert_incident(&mut self, incident: &NewIncident, now: Timestamp) -> Result<IncidentId, StoreError>;
     /// Saves every mutable field of `incident`.
     async fn update_incident(&mut self, incident: &Incident, now: Timestamp) -> Result<(), StoreError>;
@@ -273,9 +290,12 @@ pub trait StoreTx: Send {
         incident: IncidentId,
         now: Timestamp,
     ) -> Result<(), StoreError>;
-    async fn upsert_alerts(&mut self, incident: IncidentId, alerts: &[Alert], now: Timestamp)
-    -> Result<(), StoreError>;
-    /// Keeps the raw delivery and what it meant.
+    /// Adds or refreshes alerts by `(incident, fingerprint)`, in order: a later row for the same
+    /// alert updates the earlier one (a start time or link it lacks keeps the stored one).
+    async fn upsert_alerts(&mut self, alerts: &[(IncidentId, &Alert)], now: Timestamp) -> Result<(), StoreError>;
+    /// Keeps raw deliveries and what each meant.
+    async fn record_deliveries(&mut self, deliveries: &[DeliveryRecord<'_>], now: Timestamp) -> Result<(), StoreError>;
+    /// Keeps one raw delivery and what it meant.
     async fn record_delivery(
         &mut self,
         problem: &Problem,
@@ -283,10 +303,19 @@ pub trait StoreTx: Send {
         incident: Option<IncidentId>,
         outcome: Outcome,
         now: Timestamp,
-    ) -> Result<(), StoreError>;
-    async fn add_timeline(&mut self, incident: IncidentId, events: &[TimelineEvent]) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.record_deliveries(&[DeliveryRecord { problem, body, incident, outcome }], now).await
+    }
+    /// Adds timeline events of any incidents, in order.
+    async fn add_timeline_rows(&mut self, events: &[(IncidentId, &TimelineEvent)]) -> Result<(), StoreError>;
+    async fn add_timeline(&mut self, incident: IncidentId, events: &[TimelineEvent]) -> Result<(), StoreError> {
+        let rows: Vec<(IncidentId, &TimelineEvent)> = events.iter().map(|event| (incident, event)).collect();
+        self.add_timeline_rows(&rows).await
+    }
     /// Adds a job due now whose retry budget ends at `deadline`.
     async fn enqueue(&mut self, job: &NewJob, now: Timestamp, deadline: Timestamp) -> Result<Enqueued, StoreError>;
+    /// Adds jobs in order, as [`StoreTx::enqueue`] each would; returns how many were added.
+    async fn enqueue_all(&mut self, jobs: &[NewJob], now: Timestamp, deadline: Timestamp) -> Result<u64, StoreError>;
     /// Records a run before it starts. If the runbook already has a queued or running run for
     /// the incident, nothing is added and that run is returned as `Err(active)`.
     async fn create_run(&mut self, run: &RunbookRun) -> Result<Result<RunbookRun, RunbookRun>, StoreError>;

@@ -206,3 +206,67 @@ async fn deployments_are_recorded_newest_first_and_bad_ones_are_refused_by_field
         app.http.post(format!("{}/hooks/deployments", app.base)).json(&serde_json::json!({})).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// What a delivery sequence leaves on an incident, without times or war-room work.
+async fn what_deliveries_left(app: &crate::helpers::TestApp, id: &str) -> serde_json::Value {
+    let (_, incident) = app.get_api(&format!("/api/incidents/{id}")).await;
+    let from_sources: Vec<&serde_json::Value> = incident["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"].as_str().is_some_and(|a| a.starts_with("source:")))
+        .collect();
+    let timeline: Vec<serde_json::Value> =
+        from_sources.iter().map(|e| serde_json::json!([e["kind"], e["actor"], e["text"]])).collect();
+    serde_json::json!({
+        "title": incident["title"], "severity": incident["severity"], "status": incident["status"],
+        "alerts": incident["alerts"], "timeline": timeline,
+    })
+}
+
+#[tokio::test]
+async fn deliveries_stored_as_one_batch_mean_exactly_what_they_mean_one_by_one() {
+    use warroom::domain::{Problem, SourceKind};
+    const SEQUENCE: [(&str, &str); 8] = [
+        ("alerts/alertmanager_01_firing.json", "opened"),
+        ("alerts/alertmanager_01_firing.json", "duplicate"),
+        ("alerts/alertmanager_02_partially_resolved.json", "updated"),
+        ("alerts/alertmanager_04_diskfull.json", "opened"),
+        ("alerts/alertmanager_03_resolved.json", "resolved"),
+        ("alerts/alertmanager_03_resolved.json", "duplicate"),
+        ("alerts/alertmanager_01_firing.json", "reopened"),
+        ("alerts/alertmanager_04_diskfull.json", "duplicate"),
+    ];
+    let one_by_one = spawn_app().await;
+    for (path, outcome) in SEQUENCE {
+        one_by_one.deliver("alertmanager", path, outcome).await;
+    }
+
+    let batched = spawn_app().await;
+    let services = &batched.services;
+    let bodies: Vec<String> = SEQUENCE.iter().map(|(path, _)| fixture(path)).collect();
+    let problems: Vec<Problem> = bodies
+        .iter()
+        .map(|body| warroom::intake::parse(SourceKind::Alertmanager, body.as_bytes(), &services.settings.severity))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let deliveries: Vec<(&Problem, &[u8])> = problems.iter().zip(&bodies).map(|(p, b)| (p, b.as_bytes())).collect();
+    let mut tx = services.store.begin().await.unwrap();
+    let results = warroom::handlers::correlate::apply_all(services, &mut *tx, &deliveries).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let outcomes: Vec<&str> = results.iter().map(|(ingested, _)| ingested.outcome.as_str()).collect();
+    assert_eq!(outcomes, SEQUENCE.map(|(_, outcome)| outcome));
+    let incidents: Vec<String> = results.iter().map(|(i, _)| i.incident.unwrap().to_string()).collect();
+    assert_eq!(incidents, ["INC-1", "INC-1", "INC-1", "INC-2", "INC-1", "INC-1", "INC-1", "INC-2"]);
+    let with_jobs: Vec<bool> = results.iter().map(|(_, jobs)| *jobs).collect();
+    assert_eq!(with_jobs, [true, false, true, true, true, false, true, false]);
+    for id in ["INC-1", "INC-2"] {
+        assert_eq!(what_deliveries_left(&batched, id).await, what_deliveries_left(&one_by_one, id).await, "{id}");
+    }
+    let counts = |app: &crate::helpers::TestApp| {
+        let store = app.services.store.clone();
+        async move { store.counts().await.unwrap().deliveries }
+    };
+    assert_eq!(counts(&batched).await, counts(&one_by_one).await);
+}

@@ -15,14 +15,17 @@ use jiff::Timestamp;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
-use super::{Counts, Enqueued, GroupedWork, IncidentFilter, Job, JobKey, JobState, NewJob, Store, StoreError, StoreTx};
+use super::{
+    Counts, DeliveryRecord, Enqueued, GroupedWork, IncidentFilter, Job, JobKey, JobState, NewJob, Store, StoreError,
+    StoreTx,
+};
 use crate::config::{DatabaseSettings, Synchronous};
-use crate::domain::incident::{ChannelRef, NewIncident, Outcome};
+use crate::domain::incident::{ChannelRef, NewIncident};
 use crate::domain::runbook_run::{Deployment, RunState, RunbookRun};
 use crate::domain::transcript::{Capture, Captured, EntryKind, FileRef, Origin, TranscriptLine};
 use crate::domain::war_room::{Responder, Role, WarRoom};
 use crate::domain::{
-    Actor, Alert, AlertStatus, Incident, IncidentId, Problem, ProblemKey, SourceKind, TicketKey, TimelineEvent,
+    Actor, Alert, AlertStatus, Incident, IncidentId, ProblemKey, SourceKind, TicketKey, TimelineEvent,
 };
 
 /// SQLite behind the [`Store`] port.
@@ -906,6 +909,15 @@ fn deployment_from_row(row: &SqliteRow) -> Result<Deployment, StoreError> {
     })
 }
 
+/// A job's `(dedupe_key, coalesce_key)` columns.
+fn job_keys(job: &NewJob) -> (Option<&str>, Option<&str>) {
+    match &job.key {
+        JobKey::None => (None, None),
+        JobKey::Once(key) => (Some(key.as_str()), None),
+        JobKey::Coalesce(key) => (None, Some(key.as_str())),
+    }
+}
+
 /// One statement adding `responders`; a recorded participant takes a more specific role.
 fn responders_insert<'a>(
     id: IncidentId,
@@ -979,6 +991,47 @@ impl StoreTx for SqliteTx<'_> {
 
     async fn alerts(&mut self, id: IncidentId) -> Result<Vec<Alert>, StoreError> {
         fetch_alerts(&mut *self.tx, id).await
+    }
+
+    async fn linked_incidents(
+        &mut self,
+        keys: &[(SourceKind, &ProblemKey)],
+    ) -> Result<Vec<((SourceKind, ProblemKey), Incident)>, StoreError> {
+        let mut linked = Vec::new();
+        // Two of SQLite's 32,766 parameters per key.
+        for chunk in keys.chunks(1000) {
+            let mut query = sqlx::QueryBuilder::<Sqlite>::new(
+                "SELECT p.source AS link_source, p.problem_key AS link_key, i.* FROM incident_problems p \
+                 JOIN incidents i ON i.seq = p.incident_seq WHERE (p.source, p.problem_key) IN (",
+            );
+            query.push_values(chunk, |mut row, (source, key)| {
+                row.push_bind(source.as_str()).push_bind(key.as_str());
+            });
+            query.push(")");
+            for row in query.build().fetch_all(&mut *self.tx).await? {
+                let source: String = row.try_get("link_source")?;
+                let key: String = row.try_get("link_key")?;
+                let key = ProblemKey::new(&key).ok_or_else(|| StoreError::Corrupt("empty problem_key".to_owned()))?;
+                linked.push(((parse("source", &source)?, key), incident_from_row(&row)?));
+            }
+        }
+        Ok(linked)
+    }
+
+    async fn alerts_of(&mut self, ids: &[IncidentId]) -> Result<Vec<(IncidentId, Alert)>, StoreError> {
+        let mut alerts = Vec::new();
+        for chunk in ids.chunks(1000) {
+            let mut query = sqlx::QueryBuilder::<Sqlite>::new("SELECT * FROM alerts WHERE incident_seq IN (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(id.seq());
+            }
+            query.push(") ORDER BY incident_seq, first_seen, fingerprint");
+            for row in query.build().fetch_all(&mut *self.tx).await? {
+                alerts.push((IncidentId::from_seq(row.try_get("incident_seq")?), alert_from_row(&row)?));
+            }
+        }
+        Ok(alerts)
     }
 
     async fn insert_incident(&mut self, incident: &NewIncident, now: Timestamp) -> Result<IncidentId, StoreError> {
@@ -1058,18 +1111,15 @@ impl StoreTx for SqliteTx<'_> {
         Ok(())
     }
 
-    async fn upsert_alerts(
-        &mut self,
-        incident: IncidentId,
-        alerts: &[Alert],
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        // One statement per chunk (each alert binds 10 of SQLite's 32,766 parameters).
+    async fn upsert_alerts(&mut self, alerts: &[(IncidentId, &Alert)], now: Timestamp) -> Result<(), StoreError> {
+        // One statement per chunk (each alert binds 10 of SQLite's 32,766 parameters). SQLite
+        // inserts a statement's rows in order, so a later row for the same alert updates the
+        // earlier one, as separate statements would.
         for chunk in alerts.chunks(1000) {
             let mut query = sqlx::QueryBuilder::<Sqlite>::new(
                 "INSERT INTO alerts (incident_seq, fingerprint, status, summary, labels, starts_at, ends_at, url, first_seen, last_seen) ",
             );
-            query.push_values(chunk, |mut row, alert| {
+            query.push_values(chunk, |mut row, (incident, alert)| {
                 row.push_bind(incident.seq())
                     .push_bind(&alert.fingerprint)
                     .push_bind(alert.status.as_str())
@@ -1091,39 +1141,34 @@ impl StoreTx for SqliteTx<'_> {
         Ok(())
     }
 
-    async fn record_delivery(
-        &mut self,
-        problem: &Problem,
-        body: &[u8],
-        incident: Option<IncidentId>,
-        outcome: Outcome,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO problems (source, problem_key, status, received_at, normalized, body, incident_seq, outcome) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(problem.source.as_str())
-        .bind(problem.key.as_str())
-        .bind(match problem.status {
-            crate::domain::ProblemStatus::Firing => "firing",
-            crate::domain::ProblemStatus::Resolved => "resolved",
-        })
-        .bind(millis(now))
-        .bind(to_json(problem))
-        .bind(body)
-        .bind(incident.map(IncidentId::seq))
-        .bind(outcome.as_str())
-        .execute(&mut *self.tx)
-        .await?;
+    async fn record_deliveries(&mut self, deliveries: &[DeliveryRecord<'_>], now: Timestamp) -> Result<(), StoreError> {
+        for chunk in deliveries.chunks(1000) {
+            let mut query = sqlx::QueryBuilder::<Sqlite>::new(
+                "INSERT INTO problems (source, problem_key, status, received_at, normalized, body, incident_seq, outcome) ",
+            );
+            query.push_values(chunk, |mut row, delivery| {
+                row.push_bind(delivery.problem.source.as_str())
+                    .push_bind(delivery.problem.key.as_str())
+                    .push_bind(match delivery.problem.status {
+                        crate::domain::ProblemStatus::Firing => "firing",
+                        crate::domain::ProblemStatus::Resolved => "resolved",
+                    })
+                    .push_bind(millis(now))
+                    .push_bind(to_json(delivery.problem))
+                    .push_bind(delivery.body)
+                    .push_bind(delivery.incident.map(IncidentId::seq))
+                    .push_bind(delivery.outcome.as_str());
+            });
+            query.build().execute(&mut *self.tx).await?;
+        }
         Ok(())
     }
 
-    async fn add_timeline(&mut self, incident: IncidentId, events: &[TimelineEvent]) -> Result<(), StoreError> {
+    async fn add_timeline_rows(&mut self, events: &[(IncidentId, &TimelineEvent)]) -> Result<(), StoreError> {
         for chunk in events.chunks(1000) {
             let mut query =
                 sqlx::QueryBuilder::<Sqlite>::new("INSERT INTO timeline (incident_seq, at, kind, actor, text) ");
-            query.push_values(chunk, |mut row, event| {
+            query.push_values(chunk, |mut row, (incident, event)| {
                 row.push_bind(incident.seq())
                     .push_bind(millis(event.at))
                     .push_bind(&event.kind)
@@ -1136,11 +1181,7 @@ impl StoreTx for SqliteTx<'_> {
     }
 
     async fn enqueue(&mut self, job: &NewJob, now: Timestamp, deadline: Timestamp) -> Result<Enqueued, StoreError> {
-        let (dedupe, coalesce) = match &job.key {
-            JobKey::None => (None, None),
-            JobKey::Once(key) => (Some(key.as_str()), None),
-            JobKey::Coalesce(key) => (None, Some(key.as_str())),
-        };
+        let (dedupe, coalesce) = job_keys(job);
         let result = sqlx::query(
             "INSERT INTO jobs (kind, incident_seq, payload, dedupe_key, coalesce_key, created_at, run_after, deadline) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -1156,6 +1197,30 @@ impl StoreTx for SqliteTx<'_> {
         .execute(&mut *self.tx)
         .await?;
         Ok(if result.rows_affected() == 1 { Enqueued::Added } else { Enqueued::AlreadyThere })
+    }
+
+    async fn enqueue_all(&mut self, jobs: &[NewJob], now: Timestamp, deadline: Timestamp) -> Result<u64, StoreError> {
+        let mut added = 0;
+        // Eight of SQLite's 32,766 parameters per job.
+        for chunk in jobs.chunks(1000) {
+            let mut query = sqlx::QueryBuilder::<Sqlite>::new(
+                "INSERT INTO jobs (kind, incident_seq, payload, dedupe_key, coalesce_key, created_at, run_after, deadline) ",
+            );
+            query.push_values(chunk, |mut row, job| {
+                let (dedupe, coalesce) = job_keys(job);
+                row.push_bind(&job.kind)
+                    .push_bind(job.incident.map(IncidentId::seq))
+                    .push_bind(job.payload.to_string())
+                    .push_bind(dedupe)
+                    .push_bind(coalesce)
+                    .push_bind(millis(now))
+                    .push_bind(millis(job.run_after.unwrap_or(now)))
+                    .push_bind(millis(deadline));
+            });
+            query.push(" ON CONFLICT DO NOTHING");
+            added += query.build().execute(&mut *self.tx).await?.rows_affected();
+        }
+        Ok(added)
     }
 
     async fn add_responders(
