@@ -101,7 +101,7 @@ impl App {
                     jira.webhook_secret_env.as_ref().and_then(|name| (options.env)(name)).map(SecretString::from);
                 (Arc::clone(&desk) as Arc<dyn Desk>, Some(JiraHook { desk, secret }))
             }
-            _ => (Arc::new(BuiltinDesk::new(sqlite.writer_pool().clone(), Arc::clone(&options.clock))), None),
+            _ => (Arc::new(BuiltinDesk::new(&sqlite, Arc::clone(&options.clock))), None),
         };
         let mut store: Arc<dyn Store> = Arc::new(sqlite);
         if let Some(wrap) = &options.wrap_store {

@@ -11,37 +11,44 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{Connection, SqliteConnection, SqlitePool};
 
 use super::{Attachment, Comment, Desk, DeskError, Ticket, TicketDraft, TicketStatus, TicketUpdate};
 use crate::config::DatabaseSettings;
 use crate::domain::{Clock, IncidentId, TicketKey};
 use crate::store::StoreError;
-use crate::store::sqlite::SqliteStore;
+use crate::store::sqlite::{Lease, SqliteStore, Writer};
 
-/// The built-in desk over a SQLite pool.
+/// The built-in desk in warroom's SQLite database.
 #[derive(Debug, Clone)]
 pub struct BuiltinDesk {
+    /// Reads.
     pool: SqlitePool,
+    /// Writes borrow the store's one write connection, so they queue with warroom's own.
+    writer: Writer,
     clock: Arc<dyn Clock>,
 }
 
 impl BuiltinDesk {
-    /// A desk over `pool`, which must already hold warroom's migrated schema (foreign keys on,
-    /// as [`SqliteStore::connect`] sets them).
+    /// A desk in `store`'s database.
     #[must_use]
-    pub fn new(pool: SqlitePool, clock: Arc<dyn Clock>) -> Self {
-        Self { pool, clock }
+    pub fn new(store: &SqliteStore, clock: Arc<dyn Clock>) -> Self {
+        Self { pool: store.reader_pool().clone(), writer: store.writer().clone(), clock }
     }
 
-    /// Opens its own pool on the database `settings` name (migrating it if needed).
+    /// Opens the database `settings` name (migrating it if needed).
     pub async fn connect(settings: &DatabaseSettings, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         let store = SqliteStore::connect(settings).await?;
-        Ok(Self::new(store.writer_pool().clone(), clock))
+        Ok(Self::new(&store, clock))
     }
 
     fn now(&self) -> i64 {
         self.clock.now().as_millisecond()
+    }
+
+    /// The write connection, for one change.
+    async fn write_connection(&self, doing: &str) -> Result<Lease, DeskError> {
+        self.writer.lease().await.map_err(|e| DeskError::Unavailable(format!("{doing}: {e}")))
     }
 }
 
@@ -91,10 +98,10 @@ async fn touch(conn: &mut SqliteConnection, key: &TicketKey, seq: i64, now: i64)
 }
 
 /// Whether ticket `seq` exists.
-async fn exists(pool: &SqlitePool, key: &TicketKey, seq: i64) -> Result<bool, DeskError> {
+async fn exists(conn: &mut SqliteConnection, key: &TicketKey, seq: i64) -> Result<bool, DeskError> {
     let found: Option<i64> = sqlx::query_scalar("SELECT seq FROM tickets WHERE seq = ?")
         .bind(seq)
-        .fetch_optional(pool)
+        .fetch_optional(conn)
         .await
         .map_err(|e| db_error(e, &format!("reading {key}")))?;
     Ok(found.is_some())
@@ -113,6 +120,7 @@ impl Desk for BuiltinDesk {
         let now = self.now();
         let doing = format!("creating the ticket of {}", draft.incident);
         // The unique incident_seq makes a second create (a retry, a replica) a no-op.
+        let mut conn = self.write_connection(&doing).await?;
         sqlx::query(
             "INSERT INTO tickets (incident_seq, status, priority, summary, description, created_at, updated_at) \
              VALUES (?, 'open', ?, ?, ?, ?, ?) ON CONFLICT (incident_seq) DO NOTHING",
@@ -123,12 +131,13 @@ impl Desk for BuiltinDesk {
         .bind(&draft.description)
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
         .map_err(|e| match db_error(e, &doing) {
             DeskError::NotFound(_) => DeskError::NotFound(format!("no incident {}", draft.incident)),
             other => other,
         })?;
+        drop(conn);
         self.find_for_incident(draft.incident)
             .await?
             .ok_or_else(|| DeskError::Unavailable(format!("{doing}: the ticket vanished")))
@@ -145,6 +154,8 @@ impl Desk for BuiltinDesk {
 
     async fn update(&self, key: &TicketKey, update: &TicketUpdate) -> Result<(), DeskError> {
         let seq = seq_of(key)?;
+        let doing = format!("updating {key}");
+        let mut conn = self.write_connection(&doing).await?;
         // SET expressions all see the old row, so updated_at moves only when a value changes:
         // a state-rendering job that re-sends the same fields leaves the ticket as it was.
         let matched = sqlx::query(
@@ -161,9 +172,9 @@ impl Desk for BuiltinDesk {
         .bind(update.assignee.as_deref())
         .bind(self.now())
         .bind(seq)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
-        .map_err(|e| db_error(e, &format!("updating {key}")))?
+        .map_err(|e| db_error(e, &doing))?
         .rows_affected();
         if matched == 0 {
             return Err(no_ticket(key));
@@ -185,7 +196,8 @@ impl Desk for BuiltinDesk {
         }
         let now = self.now();
         let doing = format!("commenting on {key}");
-        let mut tx = self.pool.begin().await.map_err(|e| db_error(e, &doing))?;
+        let mut conn = self.write_connection(&doing).await?;
+        let mut tx = conn.begin().await.map_err(|e| db_error(e, &doing))?;
         touch(&mut tx, key, seq, now).await?;
         let added = sqlx::query(
             "INSERT INTO ticket_comments (ticket_seq, at, author, text, public, dedupe_key) \
@@ -217,7 +229,8 @@ impl Desk for BuiltinDesk {
             .map_err(|_| DeskError::Rejected(format!("attachment {name} on {key} is too large")))?;
         let now = self.now();
         let doing = format!("attaching {name} to {key}");
-        let mut tx = self.pool.begin().await.map_err(|e| db_error(e, &doing))?;
+        let mut conn = self.write_connection(&doing).await?;
+        let mut tx = conn.begin().await.map_err(|e| db_error(e, &doing))?;
         touch(&mut tx, key, seq, now).await?;
         sqlx::query(
             "INSERT INTO ticket_attachments (ticket_seq, name, content_type, size, bytes, at) VALUES (?, ?, ?, ?, ?, ?) \
@@ -238,17 +251,19 @@ impl Desk for BuiltinDesk {
 
     async fn close(&self, key: &TicketKey, resolution: &str) -> Result<(), DeskError> {
         let seq = seq_of(key)?;
+        let doing = format!("closing {key}");
+        let mut conn = self.write_connection(&doing).await?;
         let closed = sqlx::query(
             "UPDATE tickets SET status = 'closed', resolution = ?, updated_at = ? WHERE seq = ? AND status <> 'closed'",
         )
         .bind(resolution)
         .bind(self.now())
         .bind(seq)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
-        .map_err(|e| db_error(e, &format!("closing {key}")))?
+        .map_err(|e| db_error(e, &doing))?
         .rows_affected();
-        if closed == 0 && !exists(&self.pool, key, seq).await? {
+        if closed == 0 && !exists(&mut conn, key, seq).await? {
             return Err(no_ticket(key));
         }
         Ok(())
@@ -256,16 +271,18 @@ impl Desk for BuiltinDesk {
 
     async fn reopen(&self, key: &TicketKey) -> Result<(), DeskError> {
         let seq = seq_of(key)?;
+        let doing = format!("reopening {key}");
+        let mut conn = self.write_connection(&doing).await?;
         let reopened = sqlx::query(
             "UPDATE tickets SET status = 'open', resolution = NULL, updated_at = ? WHERE seq = ? AND status <> 'open'",
         )
         .bind(self.now())
         .bind(seq)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
-        .map_err(|e| db_error(e, &format!("reopening {key}")))?
+        .map_err(|e| db_error(e, &doing))?
         .rows_affected();
-        if reopened == 0 && !exists(&self.pool, key, seq).await? {
+        if reopened == 0 && !exists(&mut conn, key, seq).await? {
             return Err(no_ticket(key));
         }
         Ok(())
@@ -365,7 +382,7 @@ pub(crate) mod tests {
                 DatabaseSettings { url: format!("sqlite://{}/t.db", dir.path().display()), ..Default::default() };
             let store = SqliteStore::connect(&settings).await.expect("store");
             let clock = ManualClock::new("2026-03-01T10:00:00Z".parse().expect("time"));
-            let desk = BuiltinDesk::new(store.writer_pool().clone(), Arc::new(clock.clone()));
+            let desk = BuiltinDesk::new(&store, Arc::new(clock.clone()));
             Self { _dir: dir, store, desk, clock }
         }
 
@@ -402,7 +419,7 @@ pub(crate) mod tests {
         async fn updated_at(&self, key: &TicketKey) -> i64 {
             sqlx::query_scalar("SELECT updated_at FROM tickets WHERE seq = ?")
                 .bind(TicketKey::builtin_seq(key.as_str()).expect("builtin key"))
-                .fetch_one(self.store.writer_pool())
+                .fetch_one(self.store.reader_pool())
                 .await
                 .expect("updated_at")
         }
@@ -437,7 +454,7 @@ pub(crate) mod tests {
         assert_eq!(first.as_str(), "WR-1");
         assert_eq!(second, first, "a retried create must return the same ticket");
         let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM tickets").fetch_one(f.store.writer_pool()).await.expect("count");
+            sqlx::query_scalar("SELECT COUNT(*) FROM tickets").fetch_one(f.store.reader_pool()).await.expect("count");
         assert_eq!(count, 1);
         assert_eq!(f.desk.find_for_incident(incident).await.expect("find"), Some(first));
     }

@@ -4,6 +4,8 @@
 
 mod writer;
 
+pub use writer::{Lease, Writer};
+
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -13,7 +15,7 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 use jiff::Timestamp;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::{Connection, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::{
     Counts, DeliveryRecord, Enqueued, GroupedWork, IncidentFilter, Job, JobKey, JobState, NewJob, Store, StoreError,
@@ -33,11 +35,10 @@ use crate::domain::{
 pub struct SqliteStore {
     /// Readers (WAL: they never block the writer).
     pool: SqlitePool,
-    /// The one connection every write goes through: writers queue here in order instead of
-    /// sleeping in SQLite's busy handler, which made write latency spike under load.
-    writer: SqlitePool,
-    /// Single writes, committed in groups on the writer connection.
-    writes: writer::Writer,
+    /// Owns the one connection every write goes through: writers queue there in order instead
+    /// of sleeping in SQLite's busy handler, which made write latency spike under load. Single
+    /// writes are committed in groups; transactions borrow the connection in turn.
+    writes: Writer,
 }
 
 impl SqliteStore {
@@ -52,15 +53,20 @@ impl SqliteStore {
             })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        let mut writer = SqliteConnection::connect_with(&options).await?;
         sqlx::migrate!("./migrations/sqlite")
-            .run(&writer)
+            .run(&mut writer)
             .await
             .map_err(|e| StoreError::Unavailable(sqlx::Error::Migrate(Box::new(e))))?;
-        let pool =
-            SqlitePoolOptions::new().max_connections(settings.max_connections.max(1)).connect_with(options).await?;
-        let writes = writer::Writer::start(writer.clone());
-        Ok(Self { pool, writer, writes })
+        // No ping before handing out a reader: the database is a local file, and the ping is a
+        // round trip to the connection's thread in front of every query.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .test_before_acquire(false)
+            .connect_with(options.clone())
+            .await?;
+        let writes = Writer::start(writer, options);
+        Ok(Self { pool, writes })
     }
 
     /// Runs one write in the writer's next group commit.
@@ -74,11 +80,17 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// The writer connection, for adapters that share this database (the built-in desk), so
-    /// their writes queue with warroom's own.
+    /// The write connection's owner, for adapters that share this database (the built-in
+    /// desk), so their writes queue with warroom's own.
     #[must_use]
-    pub fn writer_pool(&self) -> &SqlitePool {
-        &self.writer
+    pub fn writer(&self) -> &Writer {
+        &self.writes
+    }
+
+    /// The readers, for adapters that share this database.
+    #[must_use]
+    pub fn reader_pool(&self) -> &SqlitePool {
+        &self.pool
     }
 }
 
@@ -223,8 +235,9 @@ async fn finish(conn: &mut SqliteConnection, id: i64, worker: &str, now: Timesta
 #[async_trait]
 impl Store for SqliteStore {
     async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError> {
-        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(Box::new(SqliteTx { tx: TxConn::Own(tx) }))
+        let mut lease = self.writes.lease().await?;
+        lease.begin_immediate().await?;
+        Ok(Box::new(SqliteTx { tx: TxConn::Lease(lease) }))
     }
 
     async fn grouped(&self, work: GroupedWork) -> Result<Box<dyn Any + Send>, StoreError> {
@@ -944,7 +957,8 @@ struct SqliteTx<'c> {
 }
 
 enum TxConn<'c> {
-    Own(Transaction<'static, Sqlite>),
+    /// Borrowed from the writer for this transaction alone (see [`Store::begin`]).
+    Lease(Lease),
     Group(&'c mut SqliteConnection),
 }
 
@@ -953,7 +967,7 @@ impl std::ops::Deref for TxConn<'_> {
 
     fn deref(&self) -> &SqliteConnection {
         match self {
-            Self::Own(tx) => tx,
+            Self::Lease(lease) => lease,
             Self::Group(conn) => conn,
         }
     }
@@ -962,7 +976,7 @@ impl std::ops::Deref for TxConn<'_> {
 impl std::ops::DerefMut for TxConn<'_> {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
         match self {
-            Self::Own(tx) => tx,
+            Self::Lease(lease) => lease,
             Self::Group(conn) => conn,
         }
     }
@@ -1279,7 +1293,7 @@ impl StoreTx for SqliteTx<'_> {
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         match self.tx {
-            TxConn::Own(tx) => tx.commit().await?,
+            TxConn::Lease(mut lease) => lease.commit().await?,
             // The group's writer commits once the whole group has run.
             TxConn::Group(_) => {}
         }
@@ -1365,6 +1379,59 @@ mod tests {
         assert!(matches!(failing, Err(StoreError::NotFound)), "{failing:?}");
         assert!(succeeding.unwrap() && neighbour.unwrap());
         assert_eq!(inbound_keys(&store).await, ["grouped", "neighbour"]);
+    }
+
+    #[tokio::test]
+    async fn a_transaction_dropped_without_commit_keeps_nothing_and_writes_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.record_inbound("test", "uncommitted", Timestamp::now()).await.unwrap());
+        drop(tx);
+        assert!(store.record_inbound("test", "after", Timestamp::now()).await.unwrap());
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.record_inbound("test", "committed", Timestamp::now()).await.unwrap());
+        tx.commit().await.unwrap();
+        assert_eq!(inbound_keys(&store).await, ["after", "committed"]);
+    }
+
+    #[tokio::test]
+    async fn writes_queued_before_a_transaction_are_committed_before_it_begins() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let queued = store.record_inbound("test", "queued", Timestamp::now());
+        let seen = async {
+            let mut tx = store.begin().await.unwrap();
+            // Inside the transaction, on the same connection: the queued write is already there.
+            let added = tx.record_inbound("test", "queued", Timestamp::now()).await.unwrap();
+            tx.commit().await.unwrap();
+            added
+        };
+        let (queued, added_again) = tokio::join!(queued, seen);
+        assert!(queued.unwrap());
+        assert!(!added_again, "the queued write went first");
+    }
+
+    #[tokio::test]
+    async fn a_lease_whose_borrower_stopped_waiting_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let writer = store.writer().clone();
+        // Asked for and abandoned at once: the writer lends it to nobody and must get it back.
+        {
+            let mut asked = std::pin::pin!(writer.lease());
+            assert!(futures::poll!(asked.as_mut()).is_pending(), "asked, not yet lent");
+        }
+        let mut lease = writer.lease().await.unwrap();
+        lease.begin_immediate().await.unwrap();
+        sqlx::query("INSERT INTO inbound (source, dedupe_key, received_at) VALUES ('test', 'leased', 0)")
+            .execute(&mut *lease)
+            .await
+            .unwrap();
+        lease.commit().await.unwrap();
+        drop(lease);
+        assert!(store.record_inbound("test", "after", Timestamp::now()).await.unwrap());
+        assert_eq!(inbound_keys(&store).await, ["after", "leased"]);
     }
 
     async fn inbound_keys(store: &SqliteStore) -> Vec<String> {

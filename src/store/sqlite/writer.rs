@@ -7,13 +7,20 @@
 //! than before.
 //!
 //! A write runs even if its caller stops waiting, so a cancelled caller never leaves half a write.
+//!
+//! The task owns the one write connection outright, not through a pool: a pool pings a
+//! connection each time it is handed back, and that round trip to the connection's thread, with
+//! the hand-over, cost more than a group's own statements. Work that needs the connection for a
+//! while (a [`crate::store::StoreTx`] from `begin`, the built-in desk) borrows it in turn with
+//! [`Writer::lease`]; the lease hands it back when dropped, rolling back what it left open.
 
 use std::any::Any;
 
 use futures::future::BoxFuture;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
-use tracing::warn;
+use tracing::{error, warn};
 
 use crate::store::StoreError;
 
@@ -31,18 +38,34 @@ struct Queued {
     reply: Reply,
 }
 
+enum Request {
+    Write(Queued),
+    Lend(oneshot::Sender<Lease>),
+}
+
 /// Hands writes to the group-commit task. Cheap to clone; the task ends with the last handle.
 #[derive(Debug, Clone)]
-pub(super) struct Writer {
-    queue: mpsc::Sender<Queued>,
+pub struct Writer {
+    queue: mpsc::Sender<Request>,
 }
 
 impl Writer {
-    /// Starts the task that commits writes on `pool`'s connection.
-    pub(super) fn start(pool: SqlitePool) -> Self {
+    /// Starts the task that owns `conn`, the one write connection; `options` reopen it should a
+    /// lease never come back.
+    pub(super) fn start(conn: SqliteConnection, options: SqliteConnectOptions) -> Self {
         let (queue, receiver) = mpsc::channel(1024);
-        tokio::spawn(run(pool, receiver));
+        tokio::spawn(run(conn, options, receiver));
         Self { queue }
+    }
+
+    /// The write connection, once the writes queued before this call are committed. Every other
+    /// write waits until the lease is dropped, so hold it briefly, and never wait on another write
+    /// (or lease) while holding it. A transaction begun with [`Lease::begin_immediate`] and not
+    /// committed is rolled back when the lease ends.
+    pub async fn lease(&self) -> Result<Lease, StoreError> {
+        let (lend, lent) = oneshot::channel();
+        self.queue.send(Request::Lend(lend)).await.map_err(|_| stopped())?;
+        lent.await.map_err(|_| stopped())
     }
 
     /// Runs `op` in the next group transaction and returns its value once that is committed.
@@ -74,7 +97,7 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         let op: Op =
             Box::new(move |conn| Box::pin(async move { op(conn).await.map(|value| Box::new(value) as Value) }));
-        self.queue.send(Queued { op, atomic, reply }).await.map_err(|_| stopped())?;
+        self.queue.send(Request::Write(Queued { op, atomic, reply })).await.map_err(|_| stopped())?;
         let value = answer.await.map_err(|_| stopped())??;
         value
             .downcast::<T>()
@@ -87,15 +110,116 @@ fn stopped() -> StoreError {
     StoreError::Unavailable(sqlx::Error::Protocol("the database writer stopped".to_owned()))
 }
 
-async fn run(pool: SqlitePool, mut receiver: mpsc::Receiver<Queued>) {
-    while let Some(batch) = crate::batch::next_batch(&mut receiver, MAX_BATCH).await {
-        commit(&pool, batch).await;
+/// The write connection, lent out until the [`Lease`] is dropped.
+pub struct Lease {
+    conn: Option<SqliteConnection>,
+    /// A transaction begun with [`Lease::begin_immediate`] is open.
+    in_transaction: bool,
+    back: Option<oneshot::Sender<Returned>>,
+}
+
+struct Returned {
+    conn: SqliteConnection,
+    in_transaction: bool,
+}
+
+impl Lease {
+    /// Begins a write transaction that [`Lease::commit`] ends (or dropping the lease undoes).
+    pub async fn begin_immediate(&mut self) -> Result<(), sqlx::Error> {
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut **self).await?;
+        self.in_transaction = true;
+        Ok(())
+    }
+
+    /// Commits the transaction [`Lease::begin_immediate`] began.
+    pub async fn commit(&mut self) -> Result<(), sqlx::Error> {
+        sqlx::query("COMMIT").execute(&mut **self).await?;
+        self.in_transaction = false;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Lease {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        self.conn.as_ref().expect("a lease holds its connection until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Lease {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.conn.as_mut().expect("a lease holds its connection until dropped")
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let (Some(conn), Some(back)) = (self.conn.take(), self.back.take()) {
+            let _ = back.send(Returned { conn, in_transaction: self.in_transaction });
+        }
+    }
+}
+
+async fn run(mut conn: SqliteConnection, options: SqliteConnectOptions, mut receiver: mpsc::Receiver<Request>) {
+    while let Some(requests) = crate::batch::next_batch(&mut receiver, MAX_BATCH).await {
+        let mut batch = Vec::with_capacity(requests.len());
+        for request in requests {
+            match request {
+                Request::Write(queued) => batch.push(queued),
+                Request::Lend(to) => {
+                    // Writes queued before the lease go first, in their own commit.
+                    if !batch.is_empty() {
+                        commit(&mut conn, std::mem::take(&mut batch)).await;
+                    }
+                    conn = match lend(conn, to).await {
+                        Some(conn) => conn,
+                        None => match reopen(&options).await {
+                            Some(conn) => conn,
+                            None => return,
+                        },
+                    };
+                }
+            }
+        }
+        if !batch.is_empty() {
+            commit(&mut conn, batch).await;
+        }
+    }
+}
+
+/// Lends `conn` until the lease is dropped; `None` if it never comes back.
+async fn lend(conn: SqliteConnection, to: oneshot::Sender<Lease>) -> Option<SqliteConnection> {
+    let (back, returned) = oneshot::channel();
+    // A borrower that stopped waiting drops the lease unsent, which hands the connection back.
+    let _ = to.send(Lease { conn: Some(conn), in_transaction: false, back: Some(back) });
+    let Returned { mut conn, in_transaction } = returned.await.ok()?;
+    if in_transaction {
+        // Begun and neither committed nor rolled back: the borrower failed or was cancelled.
+        if let Err(error) = sqlx::query("ROLLBACK").execute(&mut conn).await {
+            warn!(error = %error, "rolling back what a borrower of the write connection left open failed");
+        }
+    }
+    Some(conn)
+}
+
+/// A new write connection, when a lease was lost (leaked, or its task aborted mid-statement).
+async fn reopen(options: &SqliteConnectOptions) -> Option<SqliteConnection> {
+    match SqliteConnection::connect_with(options).await {
+        Ok(conn) => {
+            warn!("the write connection was not handed back; opened a new one");
+            Some(conn)
+        }
+        Err(e) => {
+            error!(error = %e, "the write connection was lost and cannot be reopened; writes now fail");
+            None
+        }
     }
 }
 
 /// One transaction for the batch; every caller is answered, whatever happens.
-async fn commit(pool: &SqlitePool, batch: Vec<Queued>) {
-    let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
+async fn commit(conn: &mut SqliteConnection, batch: Vec<Queued>) {
+    let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
         Ok(tx) => tx,
         Err(error) => return fail_all(batch.into_iter().map(|q| q.reply), &error),
     };
