@@ -46,6 +46,36 @@ impl BuiltinDesk {
         self.clock.now().as_millisecond()
     }
 
+    /// Runs `sql` (binding the resolution, now and the ticket's seq) to move a ticket's status;
+    /// a ticket already there is left alone, and a missing one is [`DeskError::NotFound`].
+    async fn set_status(
+        &self,
+        key: &TicketKey,
+        sql: &'static str,
+        resolution: Option<String>,
+        doing: &str,
+    ) -> Result<(), DeskError> {
+        let seq = seq_of(key)?;
+        let now = self.now();
+        let found = self
+            .writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let changed = sqlx::query(sql)
+                        .bind(resolution)
+                        .bind(now)
+                        .bind(seq)
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected();
+                    Ok(changed > 0 || exists(conn, seq).await?)
+                })
+            })
+            .await
+            .map_err(|e| store_error(e, doing))?;
+        if found { Ok(()) } else { Err(no_ticket(key)) }
+    }
+
     /// The write connection, for one change.
     async fn write_connection(&self, doing: &str) -> Result<Lease, DeskError> {
         self.writer.lease().await.map_err(|e| DeskError::Unavailable(format!("{doing}: {e}")))
@@ -76,6 +106,14 @@ fn db_error(error: sqlx::Error, doing: &str) -> DeskError {
     }
 }
 
+/// A failed write through the store's writer, as a desk error (see [`db_error`]).
+fn store_error(error: StoreError, doing: &str) -> DeskError {
+    match error {
+        StoreError::Unavailable(error) => db_error(error, doing),
+        other => DeskError::Unavailable(format!("{doing}: {other}")),
+    }
+}
+
 fn timestamp(ms: i64) -> Result<Timestamp, DeskError> {
     Timestamp::from_millisecond(ms).map_err(|e| DeskError::Rejected(format!("stored time {ms} is invalid: {e}")))
 }
@@ -98,12 +136,9 @@ async fn touch(conn: &mut SqliteConnection, key: &TicketKey, seq: i64, now: i64)
 }
 
 /// Whether ticket `seq` exists.
-async fn exists(conn: &mut SqliteConnection, key: &TicketKey, seq: i64) -> Result<bool, DeskError> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT seq FROM tickets WHERE seq = ?")
-        .bind(seq)
-        .fetch_optional(conn)
-        .await
-        .map_err(|e| db_error(e, &format!("reading {key}")))?;
+async fn exists(conn: &mut SqliteConnection, seq: i64) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT seq FROM tickets WHERE seq = ?").bind(seq).fetch_optional(conn).await?;
     Ok(found.is_some())
 }
 
@@ -119,28 +154,39 @@ impl Desk for BuiltinDesk {
     async fn create(&self, draft: &TicketDraft) -> Result<TicketKey, DeskError> {
         let now = self.now();
         let doing = format!("creating the ticket of {}", draft.incident);
-        // The unique incident_seq makes a second create (a retry, a replica) a no-op.
-        let mut conn = self.write_connection(&doing).await?;
-        sqlx::query(
-            "INSERT INTO tickets (incident_seq, status, priority, summary, description, created_at, updated_at) \
-             VALUES (?, 'open', ?, ?, ?, ?, ?) ON CONFLICT (incident_seq) DO NOTHING",
-        )
-        .bind(draft.incident.seq())
-        .bind(&draft.priority)
-        .bind(&draft.summary)
-        .bind(&draft.description)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| match db_error(e, &doing) {
-            DeskError::NotFound(_) => DeskError::NotFound(format!("no incident {}", draft.incident)),
-            other => other,
-        })?;
-        drop(conn);
-        self.find_for_incident(draft.incident)
-            .await?
-            .ok_or_else(|| DeskError::Unavailable(format!("{doing}: the ticket vanished")))
+        let incident = draft.incident.seq();
+        let (priority, summary, description) =
+            (draft.priority.clone(), draft.summary.clone(), draft.description.clone());
+        let seq = self
+            .writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    // The unique incident_seq makes a second create (a retry, a replica) a no-op.
+                    sqlx::query(
+                        "INSERT INTO tickets (incident_seq, status, priority, summary, description, created_at, updated_at) \
+                         VALUES (?, 'open', ?, ?, ?, ?, ?) ON CONFLICT (incident_seq) DO NOTHING",
+                    )
+                    .bind(incident)
+                    .bind(priority)
+                    .bind(summary)
+                    .bind(description)
+                    .bind(now)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                    let seq: i64 = sqlx::query_scalar("SELECT seq FROM tickets WHERE incident_seq = ?")
+                        .bind(incident)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    Ok(seq)
+                })
+            })
+            .await
+            .map_err(|e| match store_error(e, &doing) {
+                DeskError::NotFound(_) => DeskError::NotFound(format!("no incident {}", draft.incident)),
+                other => other,
+            })?;
+        Ok(TicketKey::builtin(seq))
     }
 
     async fn find_for_incident(&self, incident: IncidentId) -> Result<Option<TicketKey>, DeskError> {
@@ -154,28 +200,36 @@ impl Desk for BuiltinDesk {
 
     async fn update(&self, key: &TicketKey, update: &TicketUpdate) -> Result<(), DeskError> {
         let seq = seq_of(key)?;
-        let doing = format!("updating {key}");
-        let mut conn = self.write_connection(&doing).await?;
-        // SET expressions all see the old row, so updated_at moves only when a value changes:
-        // a state-rendering job that re-sends the same fields leaves the ticket as it was.
-        let matched = sqlx::query(
-            "UPDATE tickets SET summary = COALESCE(?1, summary), description = COALESCE(?2, description), \
-             priority = COALESCE(?3, priority), assignee = COALESCE(?4, assignee), \
-             updated_at = CASE WHEN COALESCE(?1, summary) IS NOT summary OR COALESCE(?2, description) IS NOT description \
-             OR COALESCE(?3, priority) IS NOT priority OR COALESCE(?4, assignee) IS NOT assignee \
-             THEN ?5 ELSE updated_at END \
-             WHERE seq = ?6",
-        )
-        .bind(update.summary.as_deref())
-        .bind(update.description.as_deref())
-        .bind(update.priority.as_deref())
-        .bind(update.assignee.as_deref())
-        .bind(self.now())
-        .bind(seq)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| db_error(e, &doing))?
-        .rows_affected();
+        let now = self.now();
+        let update = update.clone();
+        let matched = self
+            .writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    // SET expressions all see the old row, so updated_at moves only when a value
+                    // changes: a state-rendering job that re-sends the same fields leaves the
+                    // ticket as it was.
+                    let result = sqlx::query(
+                        "UPDATE tickets SET summary = COALESCE(?1, summary), description = COALESCE(?2, description), \
+                         priority = COALESCE(?3, priority), assignee = COALESCE(?4, assignee), \
+                         updated_at = CASE WHEN COALESCE(?1, summary) IS NOT summary OR COALESCE(?2, description) IS NOT description \
+                         OR COALESCE(?3, priority) IS NOT priority OR COALESCE(?4, assignee) IS NOT assignee \
+                         THEN ?5 ELSE updated_at END \
+                         WHERE seq = ?6",
+                    )
+                    .bind(update.summary)
+                    .bind(update.description)
+                    .bind(update.priority)
+                    .bind(update.assignee)
+                    .bind(now)
+                    .bind(seq)
+                    .execute(conn)
+                    .await?;
+                    Ok(result.rows_affected())
+                })
+            })
+            .await
+            .map_err(|e| store_error(e, &format!("updating {key}")))?;
         if matched == 0 {
             return Err(no_ticket(key));
         }
@@ -250,42 +304,14 @@ impl Desk for BuiltinDesk {
     }
 
     async fn close(&self, key: &TicketKey, resolution: &str) -> Result<(), DeskError> {
-        let seq = seq_of(key)?;
-        let doing = format!("closing {key}");
-        let mut conn = self.write_connection(&doing).await?;
-        let closed = sqlx::query(
-            "UPDATE tickets SET status = 'closed', resolution = ?, updated_at = ? WHERE seq = ? AND status <> 'closed'",
-        )
-        .bind(resolution)
-        .bind(self.now())
-        .bind(seq)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| db_error(e, &doing))?
-        .rows_affected();
-        if closed == 0 && !exists(&mut conn, key, seq).await? {
-            return Err(no_ticket(key));
-        }
-        Ok(())
+        let sql = "UPDATE tickets SET status = 'closed', resolution = ?1, updated_at = ?2 WHERE seq = ?3 AND status <> 'closed'";
+        self.set_status(key, sql, Some(resolution.to_owned()), &format!("closing {key}")).await
     }
 
     async fn reopen(&self, key: &TicketKey) -> Result<(), DeskError> {
-        let seq = seq_of(key)?;
-        let doing = format!("reopening {key}");
-        let mut conn = self.write_connection(&doing).await?;
-        let reopened = sqlx::query(
-            "UPDATE tickets SET status = 'open', resolution = NULL, updated_at = ? WHERE seq = ? AND status <> 'open'",
-        )
-        .bind(self.now())
-        .bind(seq)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| db_error(e, &doing))?
-        .rows_affected();
-        if reopened == 0 && !exists(&mut conn, key, seq).await? {
-            return Err(no_ticket(key));
-        }
-        Ok(())
+        let sql =
+            "UPDATE tickets SET status = 'open', resolution = ?1, updated_at = ?2 WHERE seq = ?3 AND status <> 'open'";
+        self.set_status(key, sql, None, &format!("reopening {key}")).await
     }
 
     async fn get(&self, key: &TicketKey) -> Result<Option<Ticket>, DeskError> {

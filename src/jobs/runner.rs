@@ -61,9 +61,10 @@ pub trait JobHandler: Send + Sync + 'static {
 pub struct Nudge(Arc<Notify>);
 
 impl Nudge {
-    /// Wakes every idle worker.
+    /// Wakes one idle worker (or the next to go idle); a worker that finds a job wakes another
+    /// in turn, so a burst of jobs wakes as many workers as it needs, not every one for each.
     pub fn nudge(&self) {
-        self.0.notify_waiters();
+        self.0.notify_one();
     }
 }
 
@@ -164,6 +165,8 @@ impl Runner {
         let Some(job) = self.store.claim_job(worker, self.clock.now(), self.settings.lease).await? else {
             return Ok(Step::Idle);
         };
+        // There may be more: pass the wake-up on.
+        self.nudge.nudge();
         let span = info_span!("job", job.id = job.id, job.kind = %job.kind, incident.id = job.incident.map(|i| i.to_string()), job.attempt = job.attempts);
         self.execute(worker, job).instrument(span).await
     }

@@ -52,7 +52,8 @@ impl WarRoomJobs {
         // context message, not post a second one.
         let context_ts = context?;
         let topic_set = topic.map(|()| wanted_topic);
-        let mut room = self.store.war_room(id, round).await?.unwrap_or(room);
+        // `room` is as stored: jobs of one incident run one at a time, and only they save it.
+        let mut room = room;
         room.context_ts = Some(context_ts.clone());
         room.topic = topic_set.as_ref().ok().cloned();
         self.store.save_war_room(&room, self.clock.now()).await?;
@@ -145,8 +146,12 @@ impl WarRoomJobs {
     async fn record_channel(&self, mut room: WarRoom, id: String, name: String) -> Result<WarRoom, JobError> {
         room.channel_id = Some(id.clone());
         room.channel_name = Some(name.clone());
-        self.store.save_war_room(&room, self.clock.now()).await?;
-        self.store.set_incident_channel(room.incident, &ChannelRef { id, name }).await?;
+        // Together, so they share one group commit.
+        let (now, channel) = (self.clock.now(), ChannelRef { id, name });
+        tokio::try_join!(
+            self.store.save_war_room(&room, now),
+            self.store.set_incident_channel(room.incident, &channel)
+        )?;
         Ok(room)
     }
 

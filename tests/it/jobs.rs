@@ -284,6 +284,44 @@ async fn different_incidents_run_in_parallel() {
 }
 
 #[tokio::test]
+async fn one_nudge_after_a_burst_wakes_as_many_idle_workers_as_there_are_jobs() {
+    /// Each job waits until all three are running: only three woken workers finish them.
+    struct Rendezvous(tokio::sync::Barrier);
+    #[async_trait]
+    impl JobHandler for Rendezvous {
+        async fn run(&self, _job: &Job) -> Result<(), JobError> {
+            self.0.wait().await;
+            Ok(())
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = bare_store(&dir).await;
+    let handler = Arc::new(Rendezvous(tokio::sync::Barrier::new(3)));
+    // Workers that went idle sleep a minute unless nudged.
+    let settings = JobSettings { poll_interval: Duration::from_secs(60), ..fast_settings() };
+    let runner = runner(&store, handler, Arc::new(SystemClock), settings);
+    let nudge = runner.nudge();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(runner.run(stop.clone()));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    for key in ["a", "b", "c"] {
+        let incident = insert_incident(&store, key).await;
+        enqueue(&store, &job(key, Some(incident)), Duration::from_secs(3600)).await;
+    }
+    nudge.nudge();
+    let drained = tokio::time::timeout(Duration::from_secs(10), async {
+        while store.open_job_count().await.unwrap() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(drained.is_ok(), "three jobs need three workers awake at once");
+    stop.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
 async fn a_burst_of_ten_state_changes_leaves_at_most_one_pending_render_job() {
     let dir = tempfile::tempdir().unwrap();
     let store = bare_store(&dir).await;

@@ -71,7 +71,7 @@ impl Writer {
     /// Runs `op` in the next group transaction and returns its value once that is committed.
     /// `op` must be one statement, or statements where a later one failing leaves the earlier
     /// ones without effect (see [`run_one`]); otherwise use [`Writer::write_atomic`].
-    pub(super) async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
+    pub async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
@@ -81,7 +81,7 @@ impl Writer {
 
     /// Like [`Writer::write`], for a write of any number of statements: under a savepoint, so
     /// when it fails none of its changes are stored.
-    pub(super) async fn write_atomic<T, F>(&self, op: F) -> Result<T, StoreError>
+    pub async fn write_atomic<T, F>(&self, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
