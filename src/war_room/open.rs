@@ -56,10 +56,16 @@ impl WarRoomJobs {
         let mut room = room;
         room.context_ts = Some(context_ts.clone());
         room.topic = topic_set.as_ref().ok().cloned();
-        self.store.save_war_room(&room, self.clock.now()).await?;
-        invites?;
-        topic_set?;
-        self.slack()?.pin(&channel, &context_ts).await?;
+        let pin = async {
+            invites?;
+            topic_set?;
+            self.slack()?.pin(&channel, &context_ts).await.map_err(JobError::from)
+        };
+        // Saved whatever else fails; the pin need not wait for it (a retry finds the message in
+        // the channel's history, and pinning it again is a no-op).
+        let (saved, pinned) = tokio::join!(self.store.save_war_room(&room, self.clock.now()), pin);
+        saved?;
+        pinned?;
         if let Some(key) = &incident.ticket {
             let name = room.channel_name.clone().unwrap_or_default();
             let url = format!("https://slack.com/app_redirect?channel={channel}");
@@ -94,8 +100,15 @@ impl WarRoomJobs {
         let mut name =
             room.planned_name.as_deref().and_then(|n| ChannelName::parse(n).ok()).unwrap_or_else(|| base.clone());
         for attempt in 0..NAME_ATTEMPTS {
-            room.planned_name = Some(name.as_str().to_owned());
-            self.store.save_war_room(&room, self.clock.now()).await?;
+            let planned = Some(name.as_str().to_owned());
+            // A suffixed name is remembered before the channel is created, so a retry after a
+            // crash in between asks for the same name and adopts the channel; a retry starts from
+            // the base name anyway, so that one needs no write of its own.
+            let remember = name != base && room.planned_name != planned;
+            room.planned_name = planned;
+            if remember {
+                self.store.save_war_room(&room, self.clock.now()).await?;
+            }
             match slack.create_channel(name.as_str(), self.settings.slack.private_channels).await {
                 Ok(channel) => return self.record_channel(room, channel.id, channel.name).await,
                 Err(SlackError::Api { code, .. }) if code == "name_taken" => {
