@@ -39,6 +39,36 @@ pub struct SqliteStore {
     /// of sleeping in SQLite's busy handler, which made write latency spike under load. Single
     /// writes are committed in groups; transactions borrow the connection in turn.
     writes: Writer,
+    /// Which incident and round each war-room channel belongs to, as read. Every message
+    /// captured asks, and the answer never changes once a room's channel is recorded.
+    channels: std::sync::Arc<ChannelCache>,
+}
+
+/// Known war-room channels; bounded, and forgetting a channel whose room is saved with another.
+#[derive(Debug, Default)]
+struct ChannelCache(std::sync::Mutex<std::collections::HashMap<String, (IncidentId, u32)>>);
+
+impl ChannelCache {
+    /// How many channels are remembered before starting afresh.
+    const CAPACITY: usize = 4096;
+
+    fn get(&self, channel: &str) -> Option<(IncidentId, u32)> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(channel).copied()
+    }
+
+    fn remember(&self, channel: &str, room: (IncidentId, u32)) {
+        let mut known = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if known.len() >= Self::CAPACITY {
+            known.clear();
+        }
+        known.insert(channel.to_owned(), room);
+    }
+
+    /// `room` is being saved with `channel` (or none): forget any other channel it had.
+    fn saving(&self, room: (IncidentId, u32), channel: Option<&str>) {
+        let mut known = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        known.retain(|name, of| *of != room || Some(name.as_str()) == channel);
+    }
 }
 
 impl SqliteStore {
@@ -66,7 +96,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         let writes = Writer::start(writer, options);
-        Ok(Self { pool, writes })
+        Ok(Self { pool, writes, channels: std::sync::Arc::default() })
     }
 
     /// Runs one write in the writer's next group commit.
@@ -497,6 +527,7 @@ impl Store for SqliteStore {
     }
 
     async fn save_war_room(&self, room: &WarRoom, now: Timestamp) -> Result<(), StoreError> {
+        self.channels.saving((room.incident, room.round), room.channel_id.as_deref());
         let room = room.clone();
         self.write(move |conn| {
             Box::pin(async move {
@@ -544,11 +575,19 @@ impl Store for SqliteStore {
     }
 
     async fn incident_by_channel(&self, channel_id: &str) -> Result<Option<(IncidentId, u32)>, StoreError> {
+        if let Some(room) = self.channels.get(channel_id) {
+            return Ok(Some(room));
+        }
         let row: Option<(i64, i64)> = sqlx::query_as("SELECT incident_seq, round FROM war_rooms WHERE channel_id = ?")
             .bind(channel_id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|(seq, round)| (IncidentId::from_seq(seq), u32::try_from(round).unwrap_or(0))))
+        let room = row.map(|(seq, round)| (IncidentId::from_seq(seq), u32::try_from(round).unwrap_or(0)));
+        // Only a found channel is remembered: one unknown now may become a war room later.
+        if let Some(room) = room {
+            self.channels.remember(channel_id, room);
+        }
+        Ok(room)
     }
 
     async fn set_incident_channel(&self, id: IncidentId, channel: &ChannelRef) -> Result<(), StoreError> {
@@ -1432,6 +1471,39 @@ mod tests {
         drop(lease);
         assert!(store.record_inbound("test", "after", Timestamp::now()).await.unwrap());
         assert_eq!(inbound_keys(&store).await, ["after", "leased"]);
+    }
+
+    #[tokio::test]
+    async fn a_channel_is_known_once_its_room_has_it_and_forgotten_when_the_room_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let now = Timestamp::now();
+        let mut tx = store.begin().await.unwrap();
+        let problem = crate::domain::ProblemKey::new("key").unwrap();
+        let new = NewIncident {
+            title: "t".to_owned(),
+            severity: crate::domain::Severity::Sev2,
+            service: None,
+            source: SourceKind::Generic,
+            problem_key: problem,
+            description: None,
+            url: None,
+            labels: BTreeMap::new(),
+            entities: Vec::new(),
+            opened_at: now,
+        };
+        let id = tx.insert_incident(&new, now).await.unwrap();
+        tx.commit().await.unwrap();
+
+        assert_eq!(store.incident_by_channel("C1").await.unwrap(), None);
+        let mut room = WarRoom::new(id, 0);
+        room.channel_id = Some("C1".to_owned());
+        store.save_war_room(&room, now).await.unwrap();
+        assert_eq!(store.incident_by_channel("C1").await.unwrap(), Some((id, 0)), "not remembered as unknown");
+        room.channel_id = Some("C2".to_owned());
+        store.save_war_room(&room, now).await.unwrap();
+        assert_eq!(store.incident_by_channel("C1").await.unwrap(), None, "the room moved on");
+        assert_eq!(store.incident_by_channel("C2").await.unwrap(), Some((id, 0)));
     }
 
     async fn inbound_keys(store: &SqliteStore) -> Vec<String> {
