@@ -1421,6 +1421,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn grouped_work_failing_behind_other_grouped_work_keeps_none_of_its_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        // The first all-or-nothing write of a batch runs without a savepoint; the second has one.
+        let leading = crate::store::grouped(&store, |tx| {
+            Box::pin(async move { tx.record_inbound("test", "leading", Timestamp::now()).await })
+        });
+        let failing = crate::store::grouped(&store, |tx| {
+            Box::pin(async move {
+                tx.record_inbound("test", "of-failing", Timestamp::now()).await?;
+                Err::<(), _>(StoreError::NotFound)
+            })
+        });
+        let neighbour = store.record_inbound("test", "neighbour", Timestamp::now());
+        let (leading, failing, neighbour) = tokio::join!(leading, failing, neighbour);
+        assert!(matches!(failing, Err(StoreError::NotFound)), "{failing:?}");
+        assert!(leading.unwrap() && neighbour.unwrap());
+        assert_eq!(inbound_keys(&store).await, ["leading", "neighbour"]);
+    }
+
+    #[tokio::test]
     async fn a_transaction_dropped_without_commit_keeps_nothing_and_writes_go_on() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir).await;

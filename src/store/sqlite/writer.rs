@@ -218,12 +218,43 @@ async fn reopen(options: &SqliteConnectOptions) -> Option<SqliteConnection> {
 }
 
 /// One transaction for the batch; every caller is answered, whatever happens.
-async fn commit(conn: &mut SqliteConnection, batch: Vec<Queued>) {
-    let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
-        Ok(tx) => tx,
-        Err(error) => return fail_all(batch.into_iter().map(|q| q.reply), &error),
-    };
-    let mut answered = Vec::with_capacity(batch.len());
+///
+/// An all-or-nothing write goes first and without a savepoint (two round trips fewer): if it
+/// fails, nothing else has run in the transaction yet, so the whole of it is rolled back, its
+/// caller told, and the rest go in a fresh transaction. Order within a batch carries no meaning:
+/// a caller's next write is only sent once this one is answered.
+async fn commit(conn: &mut SqliteConnection, mut batch: Vec<Queued>) {
+    loop {
+        let lead = batch.iter().position(|q| q.atomic).map(|at| batch.remove(at));
+        let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
+            Ok(tx) => tx,
+            Err(error) => return fail_all(lead.into_iter().chain(batch).map(|q| q.reply), &error),
+        };
+        let mut answered = Vec::with_capacity(batch.len() + 1);
+        if let Some(Queued { op, reply, .. }) = lead {
+            match op(&mut tx).await {
+                Ok(value) => answered.push((reply, Ok(value))),
+                Err(error) => {
+                    // A failed rollback leaves the connection to sqlx, which rolls back before its next use.
+                    let _ = tx.rollback().await;
+                    let _ = reply.send(Err(error));
+                    if batch.is_empty() {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
+        return finish(tx, answered, batch).await;
+    }
+}
+
+/// Runs the rest of a batch in `tx`, after what is `answered` already, and commits.
+async fn finish(
+    mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+    mut answered: Vec<(Reply, Result<Value, StoreError>)>,
+    batch: Vec<Queued>,
+) {
     let mut waiting = batch.into_iter();
     while let Some(Queued { op, atomic, reply }) = waiting.next() {
         let result = if atomic { run_atomic(&mut tx, op).await } else { run_one(&mut tx, op).await };
