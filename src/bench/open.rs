@@ -73,10 +73,10 @@ async fn measure(plan: &Plan, sim: &SimSlack, scratch: &Scratch) -> anyhow::Resu
     report.row(format!("ready, {latency}/call, max"), ms(slow.latencies.max()), "", None);
     report.row("sequential Slack round trips (p50 ÷ latency)", format!("{trips:.1}"), "3", Some(trips < 3.5));
     report.if_missed(
-        "with an instant Slack the time is warroom's own: the open job's claim, its saves of each new \
-         external id (group-committed, an fsync each time the writer commits) and rendering, on 2 cores shared \
-         with the simulated workspace, which serves every call from this process; with latency, every extra \
-         sequential Web API call adds one round trip",
+        "with an instant Slack the time is warroom's own: four commits in a row (the delivery, the job's \
+         claim, the new channel, the invited responders; about 0.5 ms each when idle, 1 ms under load) and \
+         rendering, on 2 cores shared with the simulated workspace, which serves every call from this process; \
+         with latency, every extra sequential Web API call adds one round trip",
     );
     Ok(report)
 }
