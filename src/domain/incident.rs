@@ -501,28 +501,10 @@ mod tests {
         let p = problem(ProblemStatus::Firing, vec![]);
         let n = NewIncident::from_problem(&p, Timestamp::UNIX_EPOCH);
         Incident {
-            id: IncidentId::from_seq(1),
-            title: n.title,
-            severity: n.severity,
-            service: n.service,
             status,
-            source: n.source,
-            problem_key: n.problem_key,
-            description: None,
             url: None,
-            labels: n.labels,
-            entities: n.entities,
-            opened_at: n.opened_at,
-            acknowledged_at: None,
-            acknowledged_by: None,
             resolved_at: (status == IncidentStatus::Resolved).then_some(Timestamp::UNIX_EPOCH),
-            resolved_by: None,
-            summary: None,
-            commander: None,
-            assignee: None,
-            channel: None,
-            ticket: None,
-            reopen_count: 0,
+            ..n.into_incident(IncidentId::from_seq(1))
         }
     }
 

@@ -566,6 +566,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::domain::incident::NewIncident;
     use crate::domain::{IncidentId, ProblemKey, SourceKind};
 
     fn at(text: &str) -> Timestamp {
@@ -578,12 +579,10 @@ mod tests {
 
     /// A fresh sev1 incident from Alertmanager, opened at 08:00 UTC.
     fn incident() -> Incident {
-        Incident {
-            id: IncidentId::from_seq(7),
+        NewIncident {
             title: "High error rate on checkout".to_owned(),
             severity: Severity::Sev1,
             service: Some("checkout".to_owned()),
-            status: IncidentStatus::Open,
             source: SourceKind::Alertmanager,
             problem_key: ProblemKey::new(r#"{}:{alertname="HighErrorRate", service="checkout"}"#)
                 .expect("a non-empty key"),
@@ -592,17 +591,8 @@ mod tests {
             labels: BTreeMap::new(),
             entities: vec!["checkout-7f9c".to_owned(), "checkout-b21d".to_owned()],
             opened_at: at("2026-11-22T08:00:00Z"),
-            acknowledged_at: None,
-            acknowledged_by: None,
-            resolved_at: None,
-            resolved_by: None,
-            summary: None,
-            commander: None,
-            assignee: None,
-            channel: None,
-            ticket: None,
-            reopen_count: 0,
         }
+        .into_incident(IncidentId::from_seq(7))
     }
 
     fn alert(fingerprint: &str, status: AlertStatus, summary: &str) -> Alert {

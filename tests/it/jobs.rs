@@ -261,17 +261,19 @@ async fn one_incidents_jobs_start_in_order_even_across_retries() {
     assert_eq!(handler.runs(), ["first", "first", "first", "second", "third"]);
 }
 
+/// Each job waits until as many jobs as the barrier counts are running: only parallel runs finish.
+struct Rendezvous(tokio::sync::Barrier);
+
+#[async_trait]
+impl JobHandler for Rendezvous {
+    async fn run(&self, _job: &Job) -> Result<(), JobError> {
+        self.0.wait().await;
+        Ok(())
+    }
+}
+
 #[tokio::test]
 async fn different_incidents_run_in_parallel() {
-    /// Incident A's job waits until incident B's job has started: only parallel runs finish.
-    struct Rendezvous(tokio::sync::Barrier);
-    #[async_trait]
-    impl JobHandler for Rendezvous {
-        async fn run(&self, _job: &Job) -> Result<(), JobError> {
-            self.0.wait().await;
-            Ok(())
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     let store = bare_store(&dir).await;
     for key in ["a", "b"] {
@@ -285,15 +287,6 @@ async fn different_incidents_run_in_parallel() {
 
 #[tokio::test]
 async fn one_nudge_after_a_burst_wakes_as_many_idle_workers_as_there_are_jobs() {
-    /// Each job waits until all three are running: only three woken workers finish them.
-    struct Rendezvous(tokio::sync::Barrier);
-    #[async_trait]
-    impl JobHandler for Rendezvous {
-        async fn run(&self, _job: &Job) -> Result<(), JobError> {
-            self.0.wait().await;
-            Ok(())
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     let store = bare_store(&dir).await;
     let handler = Arc::new(Rendezvous(tokio::sync::Barrier::new(3)));
