@@ -61,10 +61,10 @@ pub trait JobHandler: Send + Sync + 'static {
 pub struct Nudge(Arc<Notify>);
 
 impl Nudge {
-    /// Wakes one idle worker (or the next to go idle); a worker that finds a job wakes another
-    /// in turn, so a burst of jobs wakes as many workers as it needs, not every one for each.
+    /// Wakes every idle worker. (Not one: a worker stays registered for wake-ups while it runs
+    /// a job, so a single wake-up could go to a busy worker while an idle one sleeps on.)
     pub fn nudge(&self) {
-        self.0.notify_one();
+        self.0.notify_waiters();
     }
 }
 
@@ -165,8 +165,6 @@ impl Runner {
         let Some(job) = self.store.claim_job(worker, self.clock.now(), self.settings.lease).await? else {
             return Ok(Step::Idle);
         };
-        // There may be more: pass the wake-up on.
-        self.nudge.nudge();
         let span = info_span!("job", job.id = job.id, job.kind = %job.kind, incident.id = job.incident.map(|i| i.to_string()), job.attempt = job.attempts);
         self.execute(worker, job).instrument(span).await
     }

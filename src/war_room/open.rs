@@ -101,12 +101,11 @@ impl WarRoomJobs {
             room.planned_name.as_deref().and_then(|n| ChannelName::parse(n).ok()).unwrap_or_else(|| base.clone());
         for attempt in 0..NAME_ATTEMPTS {
             let planned = Some(name.as_str().to_owned());
-            // A suffixed name is remembered before the channel is created, so a retry after a
-            // crash in between asks for the same name and adopts the channel; a retry starts from
-            // the base name anyway, so that one needs no write of its own.
-            let remember = name != base && room.planned_name != planned;
-            room.planned_name = planned;
-            if remember {
+            // Remembered before the channel is created, so a retry after a failure in between
+            // asks for the same name (even if the title the base name came from changed) and
+            // adopts the channel. A retry that already remembered it needs no write.
+            if room.planned_name != planned {
+                room.planned_name = planned;
                 self.store.save_war_room(&room, self.clock.now()).await?;
             }
             match slack.create_channel(name.as_str(), self.settings.slack.private_channels).await {

@@ -315,6 +315,49 @@ async fn one_nudge_after_a_burst_wakes_as_many_idle_workers_as_there_are_jobs() 
 }
 
 #[tokio::test]
+async fn a_nudge_while_one_worker_is_busy_wakes_the_idle_one() {
+    /// Records each job it starts; the job named `long` runs until the semaphore opens.
+    struct Gate(tokio::sync::Semaphore, Mutex<Vec<String>>);
+    #[async_trait]
+    impl JobHandler for Gate {
+        async fn run(&self, job: &Job) -> Result<(), JobError> {
+            let name = job.payload["name"].as_str().unwrap_or_default().to_owned();
+            self.1.lock().unwrap().push(name.clone());
+            if name == "long" {
+                let _ = self.0.acquire().await.unwrap();
+            }
+            Ok(())
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = bare_store(&dir).await;
+    let handler = Arc::new(Gate(tokio::sync::Semaphore::new(0), Mutex::new(Vec::new())));
+    // Workers that went idle sleep a minute unless nudged.
+    let settings = JobSettings { workers: 2, poll_interval: Duration::from_secs(60), ..fast_settings() };
+    let runner = runner(&store, handler.clone(), Arc::new(SystemClock), settings);
+    let nudge = runner.nudge();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(runner.run(stop.clone()));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let a = insert_incident(&store, "a").await;
+    enqueue(&store, &job("long", Some(a)), Duration::from_secs(3600)).await;
+    nudge.nudge();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(handler.1.lock().unwrap().clone(), ["long"]);
+
+    let b = insert_incident(&store, "b").await;
+    enqueue(&store, &job("quick", Some(b)), Duration::from_secs(3600)).await;
+    nudge.nudge();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let ran = handler.1.lock().unwrap().clone();
+    handler.0.add_permits(10);
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(ran, ["long", "quick"], "the idle worker runs the new job at once");
+}
+
+#[tokio::test]
 async fn a_burst_of_ten_state_changes_leaves_at_most_one_pending_render_job() {
     let dir = tempfile::tempdir().unwrap();
     let store = bare_store(&dir).await;

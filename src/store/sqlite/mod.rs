@@ -1527,6 +1527,25 @@ mod tests {
         assert_eq!(store.incident_by_channel("C2").await.unwrap(), Some((id, 0)));
     }
 
+    #[tokio::test]
+    async fn a_borrower_cancelled_while_beginning_leaves_nothing_open_for_the_writes_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let mut lease = store.writer().lease().await.unwrap();
+        {
+            // Sent to the connection's thread, then given up on: SQLite still begins.
+            let mut begin = std::pin::pin!(lease.begin_immediate());
+            let _ = futures::poll!(begin.as_mut());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(lease);
+        assert!(store.record_inbound("test", "after", Timestamp::now()).await.unwrap());
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.record_inbound("test", "in a transaction", Timestamp::now()).await.unwrap());
+        tx.commit().await.unwrap();
+        assert_eq!(inbound_keys(&store).await, ["after", "in a transaction"]);
+    }
+
     async fn inbound_keys(store: &SqliteStore) -> Vec<String> {
         sqlx::query_scalar("SELECT dedupe_key FROM inbound ORDER BY dedupe_key").fetch_all(&store.pool).await.unwrap()
     }

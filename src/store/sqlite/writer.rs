@@ -20,7 +20,7 @@ use futures::future::BoxFuture;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{error, warn};
+use tracing::{debug, error, warn};
 
 use crate::store::StoreError;
 
@@ -126,8 +126,10 @@ struct Returned {
 impl Lease {
     /// Begins a write transaction that [`Lease::commit`] ends (or dropping the lease undoes).
     pub async fn begin_immediate(&mut self) -> Result<(), sqlx::Error> {
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut **self).await?;
+        // Marked first: a caller cancelled while BEGIN runs may leave it begun, and the writer
+        // must then roll it back (a ROLLBACK with nothing open only fails harmlessly).
         self.in_transaction = true;
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut **self).await?;
         Ok(())
     }
 
@@ -196,8 +198,9 @@ async fn lend(conn: SqliteConnection, to: oneshot::Sender<Lease>) -> Option<Sqli
     let Returned { mut conn, in_transaction } = returned.await.ok()?;
     if in_transaction {
         // Begun and neither committed nor rolled back: the borrower failed or was cancelled.
+        // SQLite refuses a ROLLBACK with no transaction open (a BEGIN that never ran): harmless.
         if let Err(error) = sqlx::query("ROLLBACK").execute(&mut conn).await {
-            warn!(error = %error, "rolling back what a borrower of the write connection left open failed");
+            debug!(error = %error, "nothing to roll back after a borrower of the write connection");
         }
     }
     Some(conn)
