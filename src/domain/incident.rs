@@ -112,6 +112,14 @@ pub struct NewIncident {
     pub opened_at: Timestamp,
 }
 
+impl Incident {
+    /// What the war-room channel is named after: the service, or else the title.
+    #[must_use]
+    pub fn channel_subject(&self) -> &str {
+        self.service.as_deref().unwrap_or(&self.title)
+    }
+}
+
 impl NewIncident {
     /// The incident as stored under `id`: open, with nothing else recorded yet.
     #[must_use]

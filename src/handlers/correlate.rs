@@ -8,6 +8,7 @@ use tracing::info;
 
 use super::Services;
 use crate::domain::incident::{Change, Decision, NewIncident, Outcome, correlate};
+use crate::domain::war_room::ChannelName;
 use crate::domain::{
     Actor, Alert, Incident, IncidentId, IncidentStatus, Problem, ProblemKey, SourceKind, TimelineEvent,
 };
@@ -171,8 +172,13 @@ async fn decide(
             let new = NewIncident::from_problem(problem, now);
             let id = tx.insert_incident(&new, now).await?;
             tx.link_problem(problem.source, &problem.key, id, now).await?;
+            let incident = new.into_incident(id);
+            // Named now, in the delivery's commit, so the war-room job can ask Slack for the
+            // channel without a write of its own first (a retry must ask for the same name).
+            let name = ChannelName::for_incident(&services.settings.slack.channel_name, id, incident.channel_subject());
+            tx.plan_war_room(id, 0, name.as_str(), now).await?;
             state.links.insert(link, id);
-            state.incidents.insert(id, new.into_incident(id));
+            state.incidents.insert(id, incident);
             let text = format!("opened from {} problem: {}", problem.source, problem.title);
             plan.events.push(TimelineEvent::new(now, "opened", actor.clone(), text));
             plan.jobs.push(jobs::new::open_war_room(id));

@@ -282,6 +282,15 @@ pub trait StoreTx: Send {
     async fn insert_incident(&mut self, incident: &NewIncident, now: Timestamp) -> Result<IncidentId, StoreError>;
     /// Saves every mutable field of `incident`.
     async fn update_incident(&mut self, incident: &Incident, now: Timestamp) -> Result<(), StoreError>;
+    /// Records the channel name round `round` of `incident` will ask Slack for, unless its war
+    /// room is already recorded.
+    async fn plan_war_room(
+        &mut self,
+        incident: IncidentId,
+        round: u32,
+        planned_name: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
     /// Points `(source, key)` at `incident`.
     async fn link_problem(
         &mut self,

@@ -125,11 +125,8 @@ impl WarRoomJobs {
 
     /// The name before suffixes: the template for round 0, the first channel's name + `-r<k>`.
     async fn base_name(&self, incident: &Incident, round: u32) -> Result<ChannelName, JobError> {
-        let first = ChannelName::for_incident(
-            &self.settings.slack.channel_name,
-            incident.id,
-            incident.service.as_deref().unwrap_or(&incident.title),
-        );
+        let first =
+            ChannelName::for_incident(&self.settings.slack.channel_name, incident.id, incident.channel_subject());
         if round == 0 {
             return Ok(first);
         }

@@ -254,6 +254,12 @@ async fn deliveries_stored_as_one_batch_mean_exactly_what_they_mean_one_by_one()
     let mut tx = services.store.begin().await.unwrap();
     let results = warroom::handlers::correlate::apply_all(services, &mut *tx, &deliveries).await.unwrap();
     tx.commit().await.unwrap();
+    // Each opened incident's first channel name is planned in the delivery's own commit.
+    for (seq, name) in [(1, "inc-1-checkout"), (2, "inc-2-")] {
+        let room = services.store.war_room(warroom::domain::IncidentId::from_seq(seq), 0).await.unwrap();
+        let planned = room.and_then(|r| r.planned_name).unwrap_or_default();
+        assert!(planned.starts_with(name), "INC-{seq} planned {planned:?}");
+    }
 
     let outcomes: Vec<&str> = results.iter().map(|(ingested, _)| ingested.outcome.as_str()).collect();
     assert_eq!(outcomes, SEQUENCE.map(|(_, outcome)| outcome));

@@ -1144,6 +1144,26 @@ impl StoreTx for SqliteTx<'_> {
         Ok(())
     }
 
+    async fn plan_war_room(
+        &mut self,
+        incident: IncidentId,
+        round: u32,
+        planned_name: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO war_rooms (incident_seq, round, planned_name, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (incident_seq, round) DO NOTHING",
+        )
+        .bind(incident.seq())
+        .bind(i64::from(round))
+        .bind(planned_name)
+        .bind(millis(now))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
     async fn link_problem(
         &mut self,
         source: SourceKind,
