@@ -456,6 +456,17 @@ mod tests {
             .await;
     }
 
+    /// Mounts the template's launch, answered 201 with job `id`.
+    async fn mount_launched(server: &MockServer, id: u64) {
+        let answer = ResponseTemplate::new(201).set_body_json(launched(id));
+        mount_launch(server, "/api/v2/job_templates/42/launch/", answer).await;
+    }
+
+    /// Runs the job template against `server`, its progress reported nowhere.
+    async fn run_job(server: &MockServer, timeout: Duration) -> Result<RunReport, ExecError> {
+        executors().run(&execution(plan(server, AwxTemplateKind::Job), timeout), &|_| {}).await
+    }
+
     fn launched(id: u64) -> Value {
         json!({"job": id, "id": id, "type": "job", "status": "pending", "ignored_fields": {}})
     }
@@ -518,19 +529,11 @@ mod tests {
     #[tokio::test]
     async fn a_job_that_fails_is_reported_failed_with_its_stdout_tail() {
         let server = MockServer::start().await;
-        mount_launch(
-            &server,
-            "/api/v2/job_templates/42/launch/",
-            ResponseTemplate::new(201).set_body_json(launched(4711)),
-        )
-        .await;
+        mount_launched(&server, 4711).await;
         mount_job_walk(&server, "/api/v2/jobs/4711/", "failed").await;
         mount_stdout(&server, "/api/v2/jobs/4711/", "fatal: [web1]: FAILED! => unreachable\n").await;
 
-        let report = executors()
-            .run(&execution(plan(&server, AwxTemplateKind::Job), Duration::from_secs(5)), &|_| {})
-            .await
-            .expect("a failed job is a report, not an error");
+        let report = run_job(&server, Duration::from_secs(5)).await.expect("a failed job is a report, not an error");
 
         assert_eq!(report.status, RunStatus::Failed);
         assert_eq!(report.summary, "AWX job 4711 failed");
@@ -540,12 +543,7 @@ mod tests {
     #[tokio::test]
     async fn a_job_in_error_names_the_explanation() {
         let server = MockServer::start().await;
-        mount_launch(
-            &server,
-            "/api/v2/job_templates/42/launch/",
-            ResponseTemplate::new(201).set_body_json(launched(9)),
-        )
-        .await;
+        mount_launched(&server, 9).await;
         Mock::given(method("GET"))
             .and(path("/api/v2/jobs/9/"))
             .respond_with(ResponseTemplate::new(200).set_body_json(
@@ -555,10 +553,7 @@ mod tests {
             .await;
         mount_stdout(&server, "/api/v2/jobs/9/", "").await;
 
-        let report = executors()
-            .run(&execution(plan(&server, AwxTemplateKind::Job), Duration::from_secs(5)), &|_| {})
-            .await
-            .expect("started");
+        let report = run_job(&server, Duration::from_secs(5)).await.expect("started");
 
         assert_eq!(report.status, RunStatus::Failed);
         assert_eq!(report.summary, "AWX job 9 error: Previous Task Failed: project update");
@@ -567,12 +562,7 @@ mod tests {
     #[tokio::test]
     async fn a_job_still_running_at_the_timeout_is_canceled_and_reported_timed_out() {
         let server = MockServer::start().await;
-        mount_launch(
-            &server,
-            "/api/v2/job_templates/42/launch/",
-            ResponseTemplate::new(201).set_body_json(launched(4711)),
-        )
-        .await;
+        mount_launched(&server, 4711).await;
         Mock::given(method("GET"))
             .and(path("/api/v2/jobs/4711/"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 4711, "status": "running"})))
@@ -588,10 +578,7 @@ mod tests {
         mount_stdout(&server, "/api/v2/jobs/4711/", "TASK [restart] still going\n").await;
         let started = Instant::now();
 
-        let report = executors()
-            .run(&execution(plan(&server, AwxTemplateKind::Job), Duration::from_millis(150)), &|_| {})
-            .await
-            .expect("a timeout is a report, not an error");
+        let report = run_job(&server, Duration::from_millis(150)).await.expect("a timeout is a report, not an error");
 
         assert_eq!(report.status, RunStatus::TimedOut);
         assert_eq!(report.summary, "AWX job 4711 timed out after 150ms; cancel requested");
@@ -623,10 +610,7 @@ mod tests {
         let server = MockServer::start().await;
         mount_launch(&server, "/api/v2/job_templates/42/launch/", ResponseTemplate::new(401)).await;
 
-        let error = executors()
-            .run(&execution(plan(&server, AwxTemplateKind::Job), Duration::from_secs(5)), &|_| {})
-            .await
-            .expect_err("a 401 must not start anything");
+        let error = run_job(&server, Duration::from_secs(5)).await.expect_err("a 401 must not start anything");
 
         assert_eq!(error, ExecError::Launch("AWX refused the token: 401".to_owned()));
     }
@@ -641,10 +625,7 @@ mod tests {
         )
         .await;
 
-        let error = executors()
-            .run(&execution(plan(&server, AwxTemplateKind::Job), Duration::from_secs(5)), &|_| {})
-            .await
-            .expect_err("a 429 must not start anything");
+        let error = run_job(&server, Duration::from_secs(5)).await.expect_err("a 429 must not start anything");
 
         assert_eq!(error, ExecError::RateLimited { retry_after: Some(Duration::from_secs(12)) });
     }
@@ -654,10 +635,7 @@ mod tests {
         let server = MockServer::start().await;
         mount_launch(&server, "/api/v2/job_templates/42/launch/", ResponseTemplate::new(503)).await;
 
-        let error = executors()
-            .run(&execution(plan(&server, AwxTemplateKind::Job), Duration::from_secs(5)), &|_| {})
-            .await
-            .expect_err("a 503 must not start anything");
+        let error = run_job(&server, Duration::from_secs(5)).await.expect_err("a 503 must not start anything");
 
         assert!(matches!(error, ExecError::Transport(_)), "got {error:?}");
     }
@@ -668,10 +646,7 @@ mod tests {
         let body = json!({"variables_needed_to_start": ["'service' value missing"]});
         mount_launch(&server, "/api/v2/job_templates/42/launch/", ResponseTemplate::new(400).set_body_json(body)).await;
 
-        let error = executors()
-            .run(&execution(plan(&server, AwxTemplateKind::Job), Duration::from_secs(5)), &|_| {})
-            .await
-            .expect_err("a 400 must not start anything");
+        let error = run_job(&server, Duration::from_secs(5)).await.expect_err("a 400 must not start anything");
 
         let ExecError::Launch(message) = error else { panic!("expected a launch error, got {error:?}") };
         assert!(message.contains("400") && message.contains("variables_needed_to_start"), "got {message}");
@@ -726,10 +701,7 @@ mod tests {
         .await;
         mount_job_walk(&server, "/api/v2/workflow_jobs/78/", "successful").await;
 
-        let report = executors()
-            .run(&execution(plan(&server, AwxTemplateKind::Job), Duration::from_secs(5)), &|_| {})
-            .await
-            .expect("started");
+        let report = run_job(&server, Duration::from_secs(5)).await.expect("started");
 
         assert_eq!(report.summary, "AWX workflow job 78 successful");
     }
@@ -760,12 +732,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_poll_is_retried() {
         let server = MockServer::start().await;
-        mount_launch(
-            &server,
-            "/api/v2/job_templates/42/launch/",
-            ResponseTemplate::new(201).set_body_json(launched(6)),
-        )
-        .await;
+        mount_launched(&server, 6).await;
         Mock::given(method("GET"))
             .and(path("/api/v2/jobs/6/"))
             .respond_with(ResponseTemplate::new(502))
@@ -781,10 +748,7 @@ mod tests {
             .await;
         mount_stdout(&server, "/api/v2/jobs/6/", "ok\n").await;
 
-        let report = executors()
-            .run(&execution(plan(&server, AwxTemplateKind::Job), Duration::from_secs(5)), &|_| {})
-            .await
-            .expect("two failed polls should be retried");
+        let report = run_job(&server, Duration::from_secs(5)).await.expect("two failed polls should be retried");
 
         assert_eq!(report.status, RunStatus::Succeeded);
     }
@@ -792,12 +756,7 @@ mod tests {
     #[tokio::test]
     async fn polls_that_keep_failing_give_up_as_a_transport_error_naming_the_job() {
         let server = MockServer::start().await;
-        mount_launch(
-            &server,
-            "/api/v2/job_templates/42/launch/",
-            ResponseTemplate::new(201).set_body_json(launched(6)),
-        )
-        .await;
+        mount_launched(&server, 6).await;
         Mock::given(method("GET"))
             .and(path("/api/v2/jobs/6/"))
             .respond_with(ResponseTemplate::new(500))
@@ -805,10 +764,7 @@ mod tests {
             .mount(&server)
             .await;
 
-        let error = executors()
-            .run(&execution(plan(&server, AwxTemplateKind::Job), Duration::from_secs(5)), &|_| {})
-            .await
-            .expect_err("AWX never answered");
+        let error = run_job(&server, Duration::from_secs(5)).await.expect_err("AWX never answered");
 
         let ExecError::Transport(message) = error else { panic!("expected a transport error, got {error:?}") };
         assert!(message.contains("AWX job 6"), "got {message}");
@@ -817,20 +773,12 @@ mod tests {
     #[tokio::test]
     async fn a_long_stdout_keeps_only_its_end() {
         let server = MockServer::start().await;
-        mount_launch(
-            &server,
-            "/api/v2/job_templates/42/launch/",
-            ResponseTemplate::new(201).set_body_json(launched(8)),
-        )
-        .await;
+        mount_launched(&server, 8).await;
         mount_job_walk(&server, "/api/v2/jobs/8/", "successful").await;
         let stdout: String = (0..2000).map(|line| format!("line {line}\n")).collect();
         mount_stdout(&server, "/api/v2/jobs/8/", &stdout).await;
 
-        let report = executors()
-            .run(&execution(plan(&server, AwxTemplateKind::Job), Duration::from_secs(5)), &|_| {})
-            .await
-            .expect("started");
+        let report = run_job(&server, Duration::from_secs(5)).await.expect("started");
 
         assert!(report.output_tail.len() <= 4096, "capped at output_cap");
         assert!(report.output_tail.starts_with("line "), "starts at a line boundary");
