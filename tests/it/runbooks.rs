@@ -116,6 +116,16 @@ async fn checkout_incident(app: &TestApp) -> String {
     app.channel_of("INC-1").await.id
 }
 
+/// An app with the runbooks in `dir`, two checkout deployments (so there is one to roll back
+/// to) and the checkout incident's war room open; returns its channel.
+async fn deployed_checkout_incident(dir: &Path) -> (TestApp, String) {
+    let app = app_with(dir, |_| {}).await;
+    deploy(&app, "checkout", "v1.41").await;
+    deploy(&app, "checkout", "v1.42").await;
+    let channel = checkout_incident(&app).await;
+    (app, channel)
+}
+
 async fn run_state(app: &TestApp, want: &str) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -186,10 +196,7 @@ async fn a_failed_awx_job_is_reported_as_failed_with_its_output() {
     let awx = MockServer::start().await;
     awx_job(&awx, 201, &["running", "failed"]).await;
     let dir = runbooks(&[("rollback", rollback(&awx.uri(), "10s", false))]);
-    let app = app_with(dir.path(), |_| {}).await;
-    deploy(&app, "checkout", "v1.41").await;
-    deploy(&app, "checkout", "v1.42").await;
-    let channel = checkout_incident(&app).await;
+    let (app, channel) = deployed_checkout_incident(dir.path()).await;
 
     app.press(&channel, ANA, "v1:run:rollback", "INC-1").await;
 
@@ -202,10 +209,7 @@ async fn a_run_past_its_timeout_cancels_the_awx_job() {
     let awx = MockServer::start().await;
     awx_job(&awx, 201, &["running"]).await;
     let dir = runbooks(&[("rollback", rollback(&awx.uri(), "300ms", false))]);
-    let app = app_with(dir.path(), |_| {}).await;
-    deploy(&app, "checkout", "v1.41").await;
-    deploy(&app, "checkout", "v1.42").await;
-    let channel = checkout_incident(&app).await;
+    let (app, channel) = deployed_checkout_incident(dir.path()).await;
 
     app.press(&channel, ANA, "v1:run:rollback", "INC-1").await;
 
@@ -220,10 +224,7 @@ async fn a_second_press_while_it_runs_is_told_who_started_it() {
     let awx = MockServer::start().await;
     awx_job(&awx, 201, &["running"]).await;
     let dir = runbooks(&[("rollback", rollback(&awx.uri(), "1500ms", false))]);
-    let app = app_with(dir.path(), |_| {}).await;
-    deploy(&app, "checkout", "v1.41").await;
-    deploy(&app, "checkout", "v1.42").await;
-    let channel = checkout_incident(&app).await;
+    let (app, channel) = deployed_checkout_incident(dir.path()).await;
 
     app.press(&channel, ANA, "v1:run:rollback", "INC-1").await;
     run_state(&app, "running").await;
@@ -257,10 +258,7 @@ async fn an_unauthorised_press_is_denied_explained_and_audited() {
     let awx = MockServer::start().await;
     awx_job(&awx, 201, &["successful"]).await;
     let dir = runbooks(&[("rollback", rollback(&awx.uri(), "10s", false))]);
-    let app = app_with(dir.path(), |_| {}).await;
-    deploy(&app, "checkout", "v1.41").await;
-    deploy(&app, "checkout", "v1.42").await;
-    let channel = checkout_incident(&app).await;
+    let (app, channel) = deployed_checkout_incident(dir.path()).await;
 
     app.press(&channel, ZOE, "v1:run:rollback", "INC-1").await;
 
