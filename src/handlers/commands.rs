@@ -9,7 +9,7 @@ use crate::domain::incident::{NewIncident, TransitionError};
 use crate::domain::war_room::{Responder, Role};
 use crate::domain::{Actor, Incident, IncidentId, IncidentStatus, ProblemKey, Severity, SourceKind, TimelineEvent};
 use crate::jobs::{self, NewJob};
-use crate::oncall::{OnCall, PersonRef, Service};
+use crate::oncall::{OnCall, OnCallAnswer, PersonRef, Service};
 use crate::slack::blocks::{escape, mention_ids};
 use crate::store::StoreError;
 
@@ -244,19 +244,23 @@ pub async fn timeline(services: &Services, id: IncidentId) -> Result<String, Han
     Ok(lines.join("\n"))
 }
 
-/// `/incident oncall [service]`: who is on call now and next.
-/// `resolved` maps on-call emails to Slack ids (the chat surface looks them up).
-pub async fn on_call(
+/// `/incident oncall [service]`: who is on call now, asked of `oncall`.
+pub async fn ask_on_call(
     services: &Services,
     oncall: &dyn OnCall,
     service: Option<&str>,
     labels: &std::collections::BTreeMap<String, String>,
-    resolved: &std::collections::BTreeMap<String, String>,
-) -> Result<String, HandlerError> {
-    let answer = oncall
+) -> Result<OnCallAnswer, HandlerError> {
+    oncall
         .on_call(Service { name: service, labels }, services.clock.now())
         .await
-        .map_err(|e| HandlerError::User(format!("Cannot tell who is on call: {e}")))?;
+        .map_err(|e| HandlerError::User(format!("Cannot tell who is on call: {e}")))
+}
+
+/// The `/incident oncall` reply: who is on call now and next. `resolved` maps on-call emails to
+/// Slack ids (the chat surface looks them up).
+#[must_use]
+pub fn on_call_reply(answer: &OnCallAnswer, resolved: &std::collections::BTreeMap<String, String>) -> String {
     let people = |list: &[PersonRef]| {
         list.iter()
             .map(|p| match p {
@@ -273,7 +277,7 @@ pub async fn on_call(
     if let Some(group) = &answer.lead_group {
         text.push_str(&format!("\nIncident leads: <!subteam^{group}>"));
     }
-    Ok(text)
+    text
 }
 
 /// `<@U…>` for a Slack id, the email as text otherwise.

@@ -204,9 +204,7 @@ impl Inbound {
                     },
                     (None, None) => (None, BTreeMap::new()),
                 };
-                let resolved = self.resolve_emails(service_name.as_deref(), &labels).await;
-                return commands::on_call(services, self.oncall.as_ref(), service_name.as_deref(), &labels, &resolved)
-                    .await;
+                return Ok(self.on_call_reply(command, service_name, labels).await);
             }
             SlashCommand::Timeline => return commands::timeline(services, in_incident(name)?).await,
             SlashCommand::Ticket => return commands::ticket(services, in_incident(name)?).await,
@@ -323,38 +321,67 @@ impl Inbound {
         }
     }
 
-    /// Slack ids of the on-call people listed by email (cached lookups; an unknown email stays).
-    async fn resolve_emails(
+    /// The `/incident oncall` answer, when it comes within [`ON_CALL_ACK_BUDGET`]. A provider
+    /// (PagerDuty, Opsgenie) may take longer than the 3 s Slack gives an ack: then the ack says
+    /// the answer follows, and the lookup goes on and posts it to the command's `response_url`.
+    async fn on_call_reply(
         &self,
-        service: Option<&str>,
-        labels: &BTreeMap<String, String>,
-    ) -> BTreeMap<String, String> {
-        let mut resolved = BTreeMap::new();
-        let Ok(answer) =
-            self.oncall.on_call(crate::oncall::Service { name: service, labels }, self.services.clock.now()).await
-        else {
-            return resolved;
-        };
-        let next = answer.next.iter().flat_map(|n| n.people.iter());
-        for person in answer.primary.iter().chain(next) {
-            if let crate::oncall::PersonRef::Email(email) = person
-                && let Ok(Some(id)) = self.api.user_by_email(email).await
-            {
-                resolved.insert(email.clone(), id);
+        command: &SlackCommandEvent,
+        service: Option<String>,
+        labels: BTreeMap<String, String>,
+    ) -> String {
+        let (services, oncall, api) = (self.services.clone(), Arc::clone(&self.oncall), self.api.clone());
+        let mut lookup = tokio::spawn(async move {
+            match commands::ask_on_call(&services, oncall.as_ref(), service.as_deref(), &labels).await {
+                Ok(answer) => commands::on_call_reply(&answer, &resolve_emails(&api, &answer).await),
+                Err(error) => reply_for(&error),
             }
-        }
-        resolved
+        });
+        let gone = |e: tokio::task::JoinError| format!("Cannot tell who is on call: the lookup stopped ({e}).");
+        let Ok(answer) = tokio::time::timeout(ON_CALL_ACK_BUDGET, &mut lookup).await else {
+            let (services, response_url) = (self.services.clone(), command.response_url.0.to_string());
+            tokio::spawn(async move {
+                let text = lookup.await.unwrap_or_else(gone);
+                if let Err(e) = enqueue_reply(&services, &response_url, &text).await {
+                    warn!(error = %e, "could not queue the on-call answer");
+                }
+            });
+            return "Looking up who is on call; the answer follows here in a moment.".to_owned();
+        };
+        answer.unwrap_or_else(gone)
     }
 
     async fn enqueue_reply(&self, response_url: &str, text: &str) -> Result<(), StoreError> {
-        let now = self.services.clock.now();
-        let mut tx = self.services.store.begin().await?;
-        jobs::enqueue(&mut *tx, &jobs::new::reply(response_url, text), now, self.services.settings.jobs.retry_budget)
-            .await?;
-        tx.commit().await?;
-        self.services.nudge.nudge();
-        Ok(())
+        enqueue_reply(&self.services, response_url, text).await
     }
+}
+
+/// How long `/incident oncall` waits for its answer inside the ack (Slack allows 3 s).
+const ON_CALL_ACK_BUDGET: std::time::Duration = std::time::Duration::from_millis(2000);
+
+/// Queues a reply to a command's or action's `response_url`.
+async fn enqueue_reply(services: &Services, response_url: &str, text: &str) -> Result<(), StoreError> {
+    let now = services.clock.now();
+    let mut tx = services.store.begin().await?;
+    jobs::enqueue(&mut *tx, &jobs::new::reply(response_url, text), now, services.settings.jobs.retry_budget).await?;
+    tx.commit().await?;
+    services.nudge.nudge();
+    Ok(())
+}
+
+/// Slack ids of the on-call people `answer` lists by email (cached lookups; an unknown email
+/// stays an email).
+async fn resolve_emails(api: &SlackApi, answer: &crate::oncall::OnCallAnswer) -> BTreeMap<String, String> {
+    let mut resolved = BTreeMap::new();
+    let next = answer.next.iter().flat_map(|n| n.people.iter());
+    for person in answer.primary.iter().chain(next) {
+        if let crate::oncall::PersonRef::Email(email) = person
+            && let Ok(Some(id)) = api.user_by_email(email).await
+        {
+            resolved.insert(email.clone(), id);
+        }
+    }
+    resolved
 }
 
 fn ephemeral(text: &str) -> SlackCommandEventResponse {

@@ -149,3 +149,32 @@ async fn an_acknowledged_incident_is_not_escalated() {
 
     assert!(!app.slack.messages(&channel).iter().any(|m| m.text.contains("nobody has acknowledged")));
 }
+
+#[tokio::test]
+async fn a_provider_slower_than_the_ack_allows_answers_oncall_through_the_response_url() {
+    let pagerduty = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/oncalls"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(fixture("oncall/pagerduty/oncalls_levels.json"))
+                .insert_header("content-type", "application/json")
+                .set_delay(Duration::from_millis(2500)),
+        )
+        .mount(&pagerduty)
+        .await;
+    let app = with_team(pagerduty_team(&pagerduty.uri())).await;
+
+    let ack = app.slash("C0GENERAL", BEN, "oncall").await.unwrap_or_default();
+
+    assert!(ack.starts_with("Looking up who is on call"), "the ack must not wait for the provider: {ack:?}");
+    let answered = app
+        .slack
+        .wait_for(Duration::from_secs(10), |s| {
+            s.response_url_posts()
+                .iter()
+                .any(|p| p["text"].as_str().is_some_and(|t| t.contains(&format!("<@{ALICE}>"))))
+        })
+        .await;
+    assert!(answered, "the answer follows: {:?}", app.slack.response_url_posts());
+}
