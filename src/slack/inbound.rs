@@ -207,7 +207,11 @@ impl Inbound {
                 return Ok(self.on_call_reply(command, service_name, labels).await);
             }
             SlashCommand::Timeline => return commands::timeline(services, in_incident(name)?).await,
-            SlashCommand::Ticket => return commands::ticket(services, in_incident(name)?).await,
+            SlashCommand::Ticket => {
+                let (services, id) = (services.clone(), in_incident(name)?);
+                let work = async move { commands::ticket(&services, id).await };
+                return Ok(self.answer_within_ack(command, "the ticket", work).await);
+            }
             SlashCommand::Runbooks => {
                 let id = in_incident(name)?;
                 let incident = services
@@ -321,9 +325,8 @@ impl Inbound {
         }
     }
 
-    /// The `/incident oncall` answer, when it comes within [`ON_CALL_ACK_BUDGET`]. A provider
-    /// (PagerDuty, Opsgenie) may take longer than the 3 s Slack gives an ack: then the ack says
-    /// the answer follows, and the lookup goes on and posts it to the command's `response_url`.
+    /// The `/incident oncall` answer. A provider (PagerDuty, Opsgenie) may take longer than an
+    /// ack allows, so it is asked through [`Inbound::answer_within_ack`].
     async fn on_call_reply(
         &self,
         command: &SlackCommandEvent,
@@ -331,24 +334,39 @@ impl Inbound {
         labels: BTreeMap<String, String>,
     ) -> String {
         let (services, oncall, api) = (self.services.clone(), Arc::clone(&self.oncall), self.api.clone());
-        let mut lookup = tokio::spawn(async move {
-            match commands::ask_on_call(&services, oncall.as_ref(), service.as_deref(), &labels).await {
-                Ok(answer) => commands::on_call_reply(&answer, &resolve_emails(&api, &answer).await),
-                Err(error) => reply_for(&error),
-            }
-        });
-        let gone = |e: tokio::task::JoinError| format!("Cannot tell who is on call: the lookup stopped ({e}).");
-        let Ok(answer) = tokio::time::timeout(ON_CALL_ACK_BUDGET, &mut lookup).await else {
+        let lookup = async move {
+            let answer = commands::ask_on_call(&services, oncall.as_ref(), service.as_deref(), &labels).await?;
+            Ok(commands::on_call_reply(&answer, &resolve_emails(&api, &answer).await))
+        };
+        self.answer_within_ack(command, "who is on call", lookup).await
+    }
+
+    /// `work`'s reply, when it comes within [`ACK_BUDGET`] (Slack gives a command 3 s). Past
+    /// that the ack says the answer follows, and `work` goes on and posts it to the command's
+    /// `response_url` as a reply job. For answers that ask another system (a provider, Jira).
+    async fn answer_within_ack(
+        &self,
+        command: &SlackCommandEvent,
+        what: &str,
+        work: impl std::future::Future<Output = Result<String, HandlerError>> + Send + 'static,
+    ) -> String {
+        let mut work = tokio::spawn(async move { work.await.unwrap_or_else(|error| reply_for(&error)) });
+        let what = what.to_owned();
+        let stopped = {
+            let what = what.clone();
+            move |e: tokio::task::JoinError| format!("Cannot tell {what}: the lookup stopped ({e}).")
+        };
+        let Ok(answer) = tokio::time::timeout(ACK_BUDGET, &mut work).await else {
             let (services, response_url) = (self.services.clone(), command.response_url.0.to_string());
             tokio::spawn(async move {
-                let text = lookup.await.unwrap_or_else(gone);
+                let text = work.await.unwrap_or_else(stopped);
                 if let Err(e) = enqueue_reply(&services, &response_url, &text).await {
-                    warn!(error = %e, "could not queue the on-call answer");
+                    warn!(error = %e, "could not queue the answer to a slash command");
                 }
             });
-            return "Looking up who is on call; the answer follows here in a moment.".to_owned();
+            return format!("Looking up {what}; the answer follows here in a moment.");
         };
-        answer.unwrap_or_else(gone)
+        answer.unwrap_or_else(stopped)
     }
 
     async fn enqueue_reply(&self, response_url: &str, text: &str) -> Result<(), StoreError> {
@@ -356,8 +374,9 @@ impl Inbound {
     }
 }
 
-/// How long `/incident oncall` waits for its answer inside the ack (Slack allows 3 s).
-const ON_CALL_ACK_BUDGET: std::time::Duration = std::time::Duration::from_millis(2000);
+/// How long a slash command waits for an answer from another system inside its ack (Slack
+/// allows 3 s, and the ack has more to do).
+const ACK_BUDGET: std::time::Duration = std::time::Duration::from_millis(2000);
 
 /// Queues a reply to a command's or action's `response_url`.
 async fn enqueue_reply(services: &Services, response_url: &str, text: &str) -> Result<(), StoreError> {

@@ -207,3 +207,31 @@ async fn during_a_jira_outage_updates_wait_and_are_applied_in_their_original_ord
     }
     assert_eq!(last_seen, [1, 2, 3], "notes reach Jira in the order they were written: {texts:?}");
 }
+
+#[tokio::test]
+async fn a_ticket_lookup_slower_than_the_ack_allows_answers_through_the_response_url() {
+    let server = jira().await;
+    let app = app_with_jira(&server).await;
+    app.deliver("generic", "alerts/generic_disk.json", "opened").await;
+    app.settle().await;
+    let channel = app.channel_of("INC-1").await.id;
+    let mut issue = serde_json::from_str::<Value>(&fixture("jira/issue_status_open.json")).unwrap();
+    issue["fields"]["labels"] = json!(["warroom", "warroom-inc-1"]);
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/issue/OPS-42"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(issue).set_delay(Duration::from_millis(2500)))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+
+    let ack = app.slash(&channel, ANA, "ticket").await.unwrap_or_default();
+
+    assert!(ack.starts_with("Looking up the ticket"), "the ack must not wait for Jira: {ack:?}");
+    let answered = app
+        .slack
+        .wait_for(Duration::from_secs(10), |s| {
+            s.response_url_posts().iter().any(|p| p["text"].as_str().is_some_and(|t| t.contains("OPS-42")))
+        })
+        .await;
+    assert!(answered, "the answer follows: {:?}", app.slack.response_url_posts());
+}
