@@ -62,8 +62,8 @@ impl Inbound {
         &self.api
     }
 
-    pub(super) fn oncall(&self) -> &dyn OnCall {
-        self.oncall.as_ref()
+    pub(super) fn oncall(&self) -> Arc<dyn OnCall> {
+        Arc::clone(&self.oncall)
     }
 
     /// Records who the bot is.
@@ -223,7 +223,9 @@ impl Inbound {
             }
             SlashCommand::Run { runbook, params, again } => {
                 let id = in_incident(name)?;
-                return self.run_runbook_command(id, &runbook, params, again, &user).await;
+                // Authorising may ask Slack for user groups and a provider for the on-call.
+                let work = self.gatekeeper().run_command(id, runbook.clone(), params, again, user);
+                return Ok(self.answer_within_ack(command, &format!("whether you may run {runbook}"), work).await);
             }
             SlashCommand::Ack => Change::Acknowledge,
             SlashCommand::Status(status) => Change::Status(status),

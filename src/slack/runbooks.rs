@@ -5,22 +5,46 @@
 //! inside the `view_submission` ack, so mistakes show in the modal.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use slack_morphism::prelude::*;
 
 use super::blocks::escape;
+use super::client::SlackApi;
 use super::inbound::Inbound;
 use crate::domain::{Incident, IncidentId};
+use crate::handlers::Services;
 use crate::handlers::commands::{HandlerError, reply_for};
 use crate::handlers::runbooks::{self, RunRequest};
-use crate::oncall::{PersonRef, Service};
+use crate::oncall::{OnCall, PersonRef, Service};
 use crate::runbook::spec::Runbook;
 
 /// The modal's callback id (versioned like the buttons).
 pub const PARAMS_CALLBACK: &str = "v1:run-params";
 
-impl Inbound {
+/// What deciding who may run a runbook needs. Cheap to clone, so a check that asks Slack or an
+/// on-call provider can go on after the ack (see `/incident run`).
+#[derive(Clone)]
+pub(super) struct Gatekeeper {
+    services: Services,
+    api: SlackApi,
+    oncall: Arc<dyn OnCall>,
+}
+
+impl Gatekeeper {
+    fn services(&self) -> &Services {
+        &self.services
+    }
+
+    fn api(&self) -> &SlackApi {
+        &self.api
+    }
+
+    fn oncall(&self) -> &dyn OnCall {
+        self.oncall.as_ref()
+    }
+
     /// May `user` run `runbook` on `incident`? `Err` says who may.
     pub(super) async fn authorize(&self, runbook: &Runbook, incident: &Incident, user: &str) -> Result<(), String> {
         let allowed = runbook.allowed();
@@ -59,6 +83,50 @@ impl Inbound {
         Err(format!("only {} may run it", who.join(", ")))
     }
 
+    /// `/incident run <name> [k=v …] [--again]`.
+    pub(super) async fn run_command(
+        self,
+        id: IncidentId,
+        name: String,
+        params: Vec<(String, String)>,
+        again: bool,
+        user: String,
+    ) -> Result<String, HandlerError> {
+        let services = self.services();
+        let incident =
+            services.store.incident(id).await?.ok_or_else(|| HandlerError::User(format!("{id} does not exist")))?;
+        let runbook = services.catalog.get(&name).ok_or_else(|| {
+            HandlerError::User(format!(
+                "There is no runbook `{name}`: `/incident runbooks` lists the ones offered here."
+            ))
+        })?;
+        if let Err(reason) = self.authorize(runbook, &incident, &user).await {
+            return runbooks::deny(services, id, &name, &user, &reason).await;
+        }
+        let request = RunRequest {
+            incident: id,
+            runbook: name.clone(),
+            params: params.into_iter().collect(),
+            requested_by: user,
+            automatic: false,
+            again,
+        };
+        let run = runbooks::start(services, &services.catalog, request).await?;
+        Ok(format!("{name} is queued (run {}); its progress shows in the incident thread.", run.id))
+    }
+}
+
+impl Inbound {
+    /// Who may run runbooks, decided with this handler's Slack and on-call access.
+    pub(super) fn gatekeeper(&self) -> Gatekeeper {
+        Gatekeeper { services: self.services().clone(), api: self.api().clone(), oncall: self.oncall() }
+    }
+
+    /// May `user` run `runbook` on `incident`? `Err` says who may.
+    async fn authorize(&self, runbook: &Runbook, incident: &Incident, user: &str) -> Result<(), String> {
+        self.gatekeeper().authorize(runbook, incident, user).await
+    }
+
     /// A runbook button was pressed: authorise, then open the parameter modal or queue the run.
     pub(super) async fn press_runbook(
         &self,
@@ -89,38 +157,6 @@ impl Inbound {
             again: false,
         };
         let run = runbooks::start(services, catalog, request).await?;
-        Ok(format!("{name} is queued (run {}); its progress shows in the incident thread.", run.id))
-    }
-
-    /// `/incident run <name> [k=v …] [--again]`.
-    pub(super) async fn run_runbook_command(
-        &self,
-        id: IncidentId,
-        name: &str,
-        params: Vec<(String, String)>,
-        again: bool,
-        user: &str,
-    ) -> Result<String, HandlerError> {
-        let services = self.services();
-        let incident =
-            services.store.incident(id).await?.ok_or_else(|| HandlerError::User(format!("{id} does not exist")))?;
-        let runbook = services.catalog.get(name).ok_or_else(|| {
-            HandlerError::User(format!(
-                "There is no runbook `{name}`: `/incident runbooks` lists the ones offered here."
-            ))
-        })?;
-        if let Err(reason) = self.authorize(runbook, &incident, user).await {
-            return runbooks::deny(services, id, name, user, &reason).await;
-        }
-        let request = RunRequest {
-            incident: id,
-            runbook: name.to_owned(),
-            params: params.into_iter().collect(),
-            requested_by: user.to_owned(),
-            automatic: false,
-            again,
-        };
-        let run = runbooks::start(services, &services.catalog, request).await?;
         Ok(format!("{name} is queued (run {}); its progress shows in the incident thread.", run.id))
     }
 

@@ -10,7 +10,7 @@ use tempfile::TempDir;
 use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{ANA, TestApp, ZOE, spawn_app_with};
+use crate::helpers::{ANA, LEA, TestApp, ZOE, spawn_app_with};
 
 /// A folder of runbooks, each file's text given with `{awx}`/`{hook}` replaced by fake servers.
 fn runbooks(files: &[(&str, String)]) -> TempDir {
@@ -531,4 +531,48 @@ users = ["U0ANA"]
     run_state(&app, "succeeded").await;
     let sent = hook.received_requests().await.unwrap().remove(0);
     assert_eq!(serde_json::from_slice::<Value>(&sent.body).unwrap()["replicas"], "6");
+}
+
+#[tokio::test]
+async fn a_run_whose_authorisation_outlasts_the_ack_is_answered_through_the_response_url() {
+    let hook = MockServer::start().await;
+    Mock::given(method("POST")).and(path("/scale")).respond_with(ResponseTemplate::new(202)).mount(&hook).await;
+    let text = format!(
+        r#"
+name = "scale-out"
+title = "Scale out"
+description = "Adds replicas."
+timeout = "5s"
+[button]
+label = "Scale out"
+style = "default"
+[executor]
+kind = "http"
+method = "POST"
+url = "{}/scale"
+[allowed]
+groups = ["S0LEADS"]
+"#,
+        hook.uri()
+    );
+    let dir = runbooks(&[("scale-out", text)]);
+    let app = app_with(dir.path(), |_| {}).await;
+    app.deliver("generic", "alerts/generic_disk.json", "opened").await;
+    app.settle().await;
+    let channel = app.channel_of("INC-1").await.id;
+    // Asking Slack who is in the group now takes longer than an ack may.
+    app.slack.set_latency(Duration::from_millis(2500));
+
+    let ack = app.slash(&channel, LEA, "run scale-out").await.unwrap_or_default();
+
+    assert!(ack.starts_with("Looking up whether you may run scale-out"), "{ack:?}");
+    let queued = app
+        .slack
+        .wait_for(Duration::from_secs(10), |s| {
+            s.response_url_posts().iter().any(|p| p["text"].as_str().is_some_and(|t| t.contains("scale-out is queued")))
+        })
+        .await;
+    assert!(queued, "the answer follows: {:?}", app.slack.response_url_posts());
+    app.slack.set_latency(Duration::ZERO);
+    run_state(&app, "succeeded").await;
 }
