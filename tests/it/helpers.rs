@@ -487,6 +487,15 @@ impl TestApp {
     }
 
     /// `user` types `/incident {text}` in `channel`; returns the ephemeral text from the ack.
+    /// Waits (up to 10 s) for a post to a `response_url` whose text contains `needle`.
+    pub async fn response_url_post_containing(&self, needle: &str) -> bool {
+        self.slack
+            .wait_for(Duration::from_secs(10), |s| {
+                s.response_url_posts().iter().any(|p| p["text"].as_str().is_some_and(|t| t.contains(needle)))
+            })
+            .await
+    }
+
     pub async fn slash(&self, channel: &str, user: &str, text: &str) -> Option<String> {
         self.slash_ack(channel, user, text).await["text"].as_str().map(str::to_owned)
     }

@@ -227,11 +227,6 @@ async fn a_ticket_lookup_slower_than_the_ack_allows_answers_through_the_response
     let ack = app.slash(&channel, ANA, "ticket").await.unwrap_or_default();
 
     assert!(ack.starts_with("Looking up the ticket"), "the ack must not wait for Jira: {ack:?}");
-    let answered = app
-        .slack
-        .wait_for(Duration::from_secs(10), |s| {
-            s.response_url_posts().iter().any(|p| p["text"].as_str().is_some_and(|t| t.contains("OPS-42")))
-        })
-        .await;
+    let answered = app.response_url_post_containing("OPS-42").await;
     assert!(answered, "the answer follows: {:?}", app.slack.response_url_posts());
 }

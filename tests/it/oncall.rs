@@ -168,13 +168,6 @@ async fn a_provider_slower_than_the_ack_allows_answers_oncall_through_the_respon
     let ack = app.slash("C0GENERAL", BEN, "oncall").await.unwrap_or_default();
 
     assert!(ack.starts_with("Looking up who is on call"), "the ack must not wait for the provider: {ack:?}");
-    let answered = app
-        .slack
-        .wait_for(Duration::from_secs(10), |s| {
-            s.response_url_posts()
-                .iter()
-                .any(|p| p["text"].as_str().is_some_and(|t| t.contains(&format!("<@{ALICE}>"))))
-        })
-        .await;
+    let answered = app.response_url_post_containing(&format!("<@{ALICE}>")).await;
     assert!(answered, "the answer follows: {:?}", app.slack.response_url_posts());
 }

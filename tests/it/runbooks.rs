@@ -566,12 +566,7 @@ groups = ["S0LEADS"]
     let ack = app.slash(&channel, LEA, "run scale-out").await.unwrap_or_default();
 
     assert!(ack.starts_with("Looking up whether you may run scale-out"), "{ack:?}");
-    let queued = app
-        .slack
-        .wait_for(Duration::from_secs(10), |s| {
-            s.response_url_posts().iter().any(|p| p["text"].as_str().is_some_and(|t| t.contains("scale-out is queued")))
-        })
-        .await;
+    let queued = app.response_url_post_containing("scale-out is queued").await;
     assert!(queued, "the answer follows: {:?}", app.slack.response_url_posts());
     app.slack.set_latency(Duration::ZERO);
     run_state(&app, "succeeded").await;
