@@ -225,7 +225,9 @@ impl Inbound {
                 let id = in_incident(name)?;
                 // Authorising may ask Slack for user groups and a provider for the on-call.
                 let work = self.gatekeeper().run_command(id, runbook.clone(), params, again, user);
-                return Ok(self.answer_within_ack(command, &format!("whether you may run {runbook}"), work).await);
+                return Ok(self
+                    .answer_within_ack(command, &format!("whether you may run {}", escape(&runbook)), work)
+                    .await);
             }
             SlashCommand::Ack => Change::Acknowledge,
             SlashCommand::Status(status) => Change::Status(status),
