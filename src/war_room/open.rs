@@ -36,7 +36,8 @@ impl WarRoomJobs {
             self.ensure_ticket(&incident),
             self.people_to_invite(&incident, round),
         );
-        let (room, ticket, people) = (room?, ticket?, people?);
+        // `room` is as stored: jobs of one incident run one at a time, and only they save it.
+        let (mut room, ticket, people) = (room?, ticket?, people?);
         let incident = Incident { ticket: Some(ticket), ..self.incident(id).await? };
         let channel = room.channel_id.clone().unwrap_or_default();
         let wanted_topic = blocks::topic(&incident, incident.ticket.as_ref().map(|k| k.as_str()));
@@ -52,8 +53,6 @@ impl WarRoomJobs {
         // context message, not post a second one.
         let context_ts = context?;
         let topic_set = topic.map(|()| wanted_topic);
-        // `room` is as stored: jobs of one incident run one at a time, and only they save it.
-        let mut room = room;
         room.context_ts = Some(context_ts.clone());
         room.topic = topic_set.as_ref().ok().cloned();
         let pin = async {

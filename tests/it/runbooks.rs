@@ -110,6 +110,13 @@ async fn awx_job(server: &MockServer, launch_status: u16, statuses: &[&str]) {
 }
 
 /// Opens INC-1 for checkout (sev1) and returns its channel.
+/// Opens the generic disk incident (no deployments involved); returns its channel.
+async fn disk_incident(app: &TestApp) -> String {
+    app.deliver("generic", "alerts/generic_disk.json", "opened").await;
+    app.settle().await;
+    app.channel_of("INC-1").await.id
+}
+
 async fn checkout_incident(app: &TestApp) -> String {
     app.deliver("alertmanager", "alerts/alertmanager_01_firing.json", "opened").await;
     app.settle().await;
@@ -332,9 +339,7 @@ users = ["U0ANA"]
     );
     let dir = runbooks(&[("scale-out", text)]);
     let app = app_with(dir.path(), |_| {}).await;
-    app.deliver("generic", "alerts/generic_disk.json", "opened").await;
-    app.settle().await;
-    let channel = app.channel_of("INC-1").await.id;
+    let channel = disk_incident(&app).await;
 
     let reply = app.slash(&channel, ANA, "run scale-out").await.unwrap();
     assert!(reply.contains("queued"), "{reply}");
@@ -370,9 +375,7 @@ users = ["U0ANA"]
     );
     let dir = runbooks(&[("touch-marker", text)]);
     let app = app_with(dir.path(), |_| {}).await;
-    app.deliver("generic", "alerts/generic_disk.json", "opened").await;
-    app.settle().await;
-    let channel = app.channel_of("INC-1").await.id;
+    let channel = disk_incident(&app).await;
 
     for hostile in ["x;rm -rf /", "$(reboot)", "`id`", "a\nb", "../../etc"] {
         let reply = app.slash(&channel, ANA, &format!("run touch-marker name=\"{hostile}\"")).await.unwrap();
@@ -493,9 +496,7 @@ users = ["U0ANA"]
     );
     let dir = runbooks(&[("scale-out", text)]);
     let app = app_with(dir.path(), |_| {}).await;
-    app.deliver("generic", "alerts/generic_disk.json", "opened").await;
-    app.settle().await;
-    let channel = app.channel_of("INC-1").await.id;
+    let channel = disk_incident(&app).await;
 
     app.press(&channel, ANA, "v1:run:scale-out", "INC-1").await;
     assert!(
@@ -557,9 +558,7 @@ groups = ["S0LEADS"]
     );
     let dir = runbooks(&[("scale-out", text)]);
     let app = app_with(dir.path(), |_| {}).await;
-    app.deliver("generic", "alerts/generic_disk.json", "opened").await;
-    app.settle().await;
-    let channel = app.channel_of("INC-1").await.id;
+    let channel = disk_incident(&app).await;
     // Asking Slack who is in the group now takes longer than an ack may.
     app.slack.set_latency(Duration::from_millis(2500));
 

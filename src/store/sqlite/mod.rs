@@ -93,9 +93,9 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(settings.max_connections.max(1))
             .test_before_acquire(false)
-            .connect_with(options.clone())
+            .connect_with(options)
             .await?;
-        let writes = Writer::start(writer, options);
+        let writes = Writer::start(writer);
         Ok(Self { pool, writes, channels: std::sync::Arc::default() })
     }
 

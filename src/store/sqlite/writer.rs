@@ -17,7 +17,6 @@
 use std::any::Any;
 
 use futures::future::BoxFuture;
-use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, warn};
@@ -50,11 +49,10 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the task that owns `conn`, the one write connection; `options` reopen it should a
-    /// lease never come back.
-    pub(super) fn start(conn: SqliteConnection, options: SqliteConnectOptions) -> Self {
+    /// Starts the task that owns `conn`, the one write connection.
+    pub(super) fn start(conn: SqliteConnection) -> Self {
         let (queue, receiver) = mpsc::channel(1024);
-        tokio::spawn(run(conn, options, receiver));
+        tokio::spawn(run(conn, receiver));
         Self { queue }
     }
 
@@ -163,7 +161,7 @@ impl Drop for Lease {
     }
 }
 
-async fn run(mut conn: SqliteConnection, options: SqliteConnectOptions, mut receiver: mpsc::Receiver<Request>) {
+async fn run(mut conn: SqliteConnection, mut receiver: mpsc::Receiver<Request>) {
     while let Some(requests) = crate::batch::next_batch(&mut receiver, MAX_BATCH).await {
         let mut batch = Vec::with_capacity(requests.len());
         for request in requests {
@@ -174,13 +172,11 @@ async fn run(mut conn: SqliteConnection, options: SqliteConnectOptions, mut rece
                     if !batch.is_empty() {
                         commit(&mut conn, std::mem::take(&mut batch)).await;
                     }
-                    conn = match lend(conn, to).await {
-                        Some(conn) => conn,
-                        None => match reopen(&options).await {
-                            Some(conn) => conn,
-                            None => return,
-                        },
+                    let Some(back) = lend(conn, to).await else {
+                        error!("the write connection was not handed back; the writer stops and every write now fails");
+                        return;
                     };
+                    conn = back;
                 }
             }
         }
@@ -190,11 +186,12 @@ async fn run(mut conn: SqliteConnection, options: SqliteConnectOptions, mut rece
     }
 }
 
-/// Lends `conn` until the lease is dropped; `None` if it never comes back.
+/// Lends `conn` until the lease is dropped, which always hands it back (a borrower that stopped
+/// waiting drops the lease unsent; a panicking or aborted one drops it while unwinding).
 async fn lend(conn: SqliteConnection, to: oneshot::Sender<Lease>) -> Option<SqliteConnection> {
     let (back, returned) = oneshot::channel();
-    // A borrower that stopped waiting drops the lease unsent, which hands the connection back.
     let _ = to.send(Lease { conn: Some(conn), in_transaction: false, back: Some(back) });
+    // The lease's drop always sends: only a sender dropped unsent (never, short of a bug) fails.
     let Returned { mut conn, in_transaction } = returned.await.ok()?;
     if in_transaction {
         // Begun and neither committed nor rolled back: the borrower failed or was cancelled.
@@ -204,20 +201,6 @@ async fn lend(conn: SqliteConnection, to: oneshot::Sender<Lease>) -> Option<Sqli
         }
     }
     Some(conn)
-}
-
-/// A new write connection, when a lease was lost (leaked, or its task aborted mid-statement).
-async fn reopen(options: &SqliteConnectOptions) -> Option<SqliteConnection> {
-    match SqliteConnection::connect_with(options).await {
-        Ok(conn) => {
-            warn!("the write connection was not handed back; opened a new one");
-            Some(conn)
-        }
-        Err(e) => {
-            error!(error = %e, "the write connection was lost and cannot be reopened; writes now fail");
-            None
-        }
-    }
 }
 
 /// One transaction for the batch; every caller is answered, whatever happens.
