@@ -355,11 +355,8 @@ impl Inbound {
         work: impl std::future::Future<Output = Result<String, HandlerError>> + Send + 'static,
     ) -> String {
         let mut work = tokio::spawn(async move { work.await.unwrap_or_else(|error| reply_for(&error)) });
-        let what = what.to_owned();
-        let stopped = {
-            let what = what.clone();
-            move |e: tokio::task::JoinError| format!("Cannot tell {what}: the lookup stopped ({e}).")
-        };
+        let gone = format!("Cannot tell {what}: the lookup stopped");
+        let stopped = move |e: tokio::task::JoinError| format!("{gone} ({e}).");
         let Ok(answer) = tokio::time::timeout(ACK_BUDGET, &mut work).await else {
             let (services, response_url) = (self.services.clone(), command.response_url.0.to_string());
             tokio::spawn(async move {
