@@ -110,6 +110,13 @@ async fn awx_job(server: &MockServer, launch_status: u16, statuses: &[&str]) {
 }
 
 /// Opens INC-1 for checkout (sev1) and returns its channel.
+/// An HTTP endpoint that accepts `POST /scale` with 202, for the scale-out runbooks.
+async fn scale_hook() -> MockServer {
+    let hook = MockServer::start().await;
+    Mock::given(method("POST")).and(path("/scale")).respond_with(ResponseTemplate::new(202)).mount(&hook).await;
+    hook
+}
+
 /// Opens the generic disk incident (no deployments involved); returns its channel.
 async fn disk_incident(app: &TestApp) -> String {
     app.deliver("generic", "alerts/generic_disk.json", "opened").await;
@@ -466,8 +473,7 @@ async fn the_result_of_a_run_on_a_dynatrace_problem_is_commented_on_the_problem(
 
 #[tokio::test]
 async fn a_runbook_with_parameters_opens_a_modal_whose_mistakes_show_in_the_modal() {
-    let hook = MockServer::start().await;
-    Mock::given(method("POST")).and(path("/scale")).respond_with(ResponseTemplate::new(202)).mount(&hook).await;
+    let hook = scale_hook().await;
     let text = format!(
         r#"
 name = "scale-out"
@@ -536,8 +542,7 @@ users = ["U0ANA"]
 
 #[tokio::test]
 async fn a_run_whose_authorisation_outlasts_the_ack_is_answered_through_the_response_url() {
-    let hook = MockServer::start().await;
-    Mock::given(method("POST")).and(path("/scale")).respond_with(ResponseTemplate::new(202)).mount(&hook).await;
+    let hook = scale_hook().await;
     let text = format!(
         r#"
 name = "scale-out"
